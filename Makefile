@@ -1,0 +1,38 @@
+# Two commands take a fresh checkout to a working system:
+#   make run   - create .venv, install, bring up what exists (see README)
+#   make test  - install what the tests need and run the whole suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+VAR    ?= var/aio
+
+# Debian packages the tests need; installed only when run as root and missing.
+DEBIAN_PACKAGES :=
+
+.PHONY: all install system-deps run test bench clean
+
+all: install
+
+$(STAMP): setup.py setup.cfg
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+system-deps:
+	@bash .ci/system-deps $(DEBIAN_PACKAGES)
+
+run: install
+	$(BIN)/objstore-aio setup --var $(VAR)
+
+test: install system-deps
+	$(BIN)/python -m pytest -q test/unit
+
+bench: install
+	$(BIN)/python test/bench/ring_bench.py
+
+clean:
+	rm -rf $(VENV) var *.egg-info .pytest_cache .hypothesis
