@@ -507,6 +507,7 @@ class RingBuilder:
                     gz.write(blob)
                 raw.flush()
                 os.fsync(raw.fileno())
+            os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:
             try:
@@ -612,33 +613,63 @@ class _Rebalance:
         self.moved_at[part] = self.now
         self.changed.add(part)
 
-    def choose(self, cnt, need_room, node=0):
-        """Best device below ``node`` for one more replica; None if none.
+    def choose(self, cnt, need_room):
+        """Best device for one more replica of a part; None if none fits.
 
-        Prefers tiers with room left in their quota, then tiers the part
-        still needs for its lower bound, then the emptiest tier relative to
-        its quota. Never breaks a tier's per-part upper bound.
+        ``cnt`` maps tree nodes to the part's replicas below them. Prefers
+        tiers with room left in their quota, then tiers the part still
+        needs for its lower bound, then the emptiest tier relative to its
+        quota. Never breaks a tier's per-part upper bound. A greedy walk
+        down the tree almost always succeeds; a full search runs only when
+        it reaches a dead end.
         """
+        children, hi, lo = self.children, self.hi, self.lo
+        quota, assigned, inv = self.quota, self.assigned, self.inv_quota
+        node = 0
+        kids = children[0]
+        while kids:
+            best = -1
+            best_score = -10.0
+            for c in kids:
+                k = cnt.get(c, 0)
+                if k >= hi[c]:
+                    continue
+                room = quota[c] - assigned[c]
+                if room > 0:
+                    score = 4.0 + room * inv[c]
+                elif need_room:
+                    continue
+                else:
+                    score = max(-1.0, room * inv[c])
+                if k < lo[c]:
+                    score += 2.0
+                if score > best_score:
+                    best_score = score
+                    best = c
+            if best < 0:
+                return self._search(cnt, need_room, 0)
+            node = best
+            kids = children[node]
+        return self.dev_at[node]
+
+    def _search(self, cnt, need_room, node):
+        """Depth-first version of choose() that backtracks at dead ends."""
         kids = self.children[node]
         if not kids:
             return self.dev_at[node]
-        hi, quota, assigned, lo, inv = (self.hi, self.quota, self.assigned,
-                                        self.lo, self.inv_quota)
         ranked = []
         for c in kids:
             k = cnt.get(c, 0)
-            if k >= hi[c]:
+            if k >= self.hi[c]:
                 continue
-            room = quota[c] - assigned[c]
+            room = self.quota[c] - self.assigned[c]
             if need_room and room <= 0:
                 continue
-            ranked.append((room > 0, k < lo[c], room * inv[c], c))
-        if not ranked:
-            return None
-        if len(ranked) > 1:
-            ranked.sort(reverse=True)
+            ranked.append((room > 0, k < self.lo[c], room * self.inv_quota[c],
+                           c))
+        ranked.sort(reverse=True)
         for entry in ranked:
-            found = self.choose(cnt, need_room, entry[3])
+            found = self._search(cnt, need_room, entry[3])
             if found is not None:
                 return found
         return None
