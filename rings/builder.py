@@ -575,15 +575,22 @@ class _Rebalance:
                 node = node.parent
             self.chain[dev_id] = path[::-1]
             self.dev_at[path[0]] = dev_id
-        self.moved_slot = {}     # part -> replica row moved this rebalance
+        self.moved = set()       # parts that moved a replica this time
+        self.placed = set()      # (part, slot) placed this time: may move on
         self.changed = set()     # parts with a replica on a new device
 
     # - helpers -
     def movable(self, part, slot):
-        """May replica ``slot`` of ``part`` move now?"""
-        done = self.moved_slot.get(part)
-        if done is not None:
-            return done == slot
+        """May replica ``slot`` of ``part`` move now?
+
+        A replica placed in this rebalance may be placed again; otherwise a
+        part moves at most one replica per rebalance, and none while it
+        moved less than min_part_hours ago.
+        """
+        if (part, slot) in self.placed:
+            return True
+        if part in self.moved:
+            return False
         return (self.now - self.moved_at[part] >=
                 _hours_to_seconds(self.b.min_part_hours))
 
@@ -609,11 +616,12 @@ class _Rebalance:
         self.rows[slot][part] = dev_id
         for node in self.chain[dev_id]:
             self.assigned[node] += 1
-        self.moved_slot[part] = slot
+        self.moved.add(part)
+        self.placed.add((part, slot))
         self.moved_at[part] = self.now
         self.changed.add(part)
 
-    def choose(self, cnt, need_room):
+    def choose(self, cnt, need_room, start=0):
         """Best device for one more replica of a part; None if none fits.
 
         ``cnt`` maps tree nodes to the part's replicas below them. Prefers
@@ -625,8 +633,8 @@ class _Rebalance:
         """
         children, hi, lo = self.children, self.hi, self.lo
         quota, assigned, inv = self.quota, self.assigned, self.inv_quota
-        node = 0
-        kids = children[0]
+        node = start
+        kids = children[node]
         while kids:
             best = -1
             best_score = -10.0
@@ -647,7 +655,7 @@ class _Rebalance:
                     best_score = score
                     best = c
             if best < 0:
-                return self._search(cnt, need_room, 0)
+                return self._search(cnt, need_room, start)
             node = best
             kids = children[node]
         return self.dev_at[node]
@@ -752,7 +760,7 @@ class _Rebalance:
                 for node in self.chain[d]:
                     self.assigned[node] -= 1
                 rows[r][part] = NONE
-                self.moved_slot[part] = r
+                self.moved.add(part)
                 self.changed.add(part)
                 self.unassigned.append((part, r))
 
@@ -773,36 +781,110 @@ class _Rebalance:
         self.unassigned = []
 
     def balance(self):
-        """Move replicas from devices over quota to devices under it."""
+        """Bring every tier to its quota, top down.
+
+        At each node, replicas move between child subtrees until every
+        child holds its quota; then each child is balanced inside. A child
+        over quota gives a replica to one under quota directly when some
+        movable part allows it, else along the shortest chain of such moves
+        through siblings (each move by a different part), found by a
+        breadth-first search over the siblings.
+        """
         quota, assigned = self.quota, self.assigned
-        devnodes = {d: path[-1] for d, path in self.chain.items()}
-        over = [d for d, n in devnodes.items() if assigned[n] > quota[n]]
-        if not over:
-            return
-        by_dev = {d: [] for d in over}
+        self.entries = {d: [] for d in self.chain}
         for r, row in enumerate(self.rows):
             for part, d in enumerate(row):
-                lst = by_dev.get(d)
-                if lst is not None:
-                    lst.append((part, r))
-        over.sort(key=lambda d: assigned[devnodes[d]] - quota[devnodes[d]],
-                  reverse=True)
-        for d in over:
-            node = devnodes[d]
-            candidates = by_dev[d]
-            self.rng.shuffle(candidates)
-            for part, r in candidates:
-                if assigned[node] <= quota[node]:
+                if d >= 0:
+                    self.entries[d].append((part, r))
+        self.devs_below = {}
+        for d, path in self.chain.items():
+            for node in path:
+                self.devs_below.setdefault(node, []).append(d)
+        for node in range(len(self.nodes)):
+            kids = self.children[node]
+            if len(kids) > 1 and any(assigned[c] > quota[c] for c in kids):
+                self.balance_children(kids)
+
+    def balance_children(self, kids):
+        quota, assigned = self.quota, self.assigned
+        while True:
+            progress = False
+            moves = {}      # (a, b) -> generator of candidate moves
+            dead = set()    # (a, b) pairs with no move left this pass
+            while True:
+                over = [c for c in kids if assigned[c] > quota[c]]
+                under = {c for c in kids if assigned[c] < quota[c]}
+                if not over or not under:
+                    return
+                path = self._augmenting_path(over, under, kids, moves, dead)
+                if path is None:
                     break
-                if self.rows[r][part] != d or not self.movable(part, r):
+                for part, slot, dev, dest in path:
+                    self.place_into(part, slot, dest)
+                    self.entries[dest].append((part, slot))
+                progress = True
+            if not progress:
+                return
+
+    def _augmenting_path(self, over, under, kids, moves, dead):
+        """Shortest chain of moves from a child over quota to one under."""
+        prev = {c: None for c in over}
+        queue = list(over)
+        for a in queue:  # grows while iterating: breadth-first
+            for b in kids:
+                if b in prev or (a, b) in dead:
                     continue
-                # choose as if the replica had left: its own tiers' room
-                # must count the space it frees
-                path = self.chain[d]
+                gen = moves.get((a, b))
+                if gen is None:
+                    gen = moves[(a, b)] = self._candidate_moves(a, b)
+                move = next(gen, None)
+                if move is None:
+                    dead.add((a, b))
+                    continue
+                prev[b] = (a, move)
+                if b in under:
+                    path = []
+                    while prev[b] is not None:
+                        a, move = prev[b]
+                        path.append(move)
+                        b = a
+                    parts = [m[0] for m in path]
+                    if len(set(parts)) != len(parts):
+                        return path[:1]  # two hops want one part: take one
+                    return path
+                queue.append(b)
+        return None
+
+    def _candidate_moves(self, a, b):
+        """Yield movable replicas below ``a`` that may go below ``b``.
+
+        Each as (part, slot, source device, destination device), checked
+        against the current state when yielded. Every move takes from the
+        device below ``a`` that is then most over its quota, so balancing
+        one level never unbalances the level below it.
+        """
+        quota, assigned, rows, chain = (self.quota, self.assigned,
+                                        self.rows, self.chain)
+        hi_b = self.hi[b]
+        cursors = {d: iter(list(self.entries[d])) for d in self.devs_below[a]}
+        while cursors:
+            d = max(cursors, key=lambda d: (assigned[chain[d][-1]] -
+                                            quota[chain[d][-1]]) /
+                    max(1, quota[chain[d][-1]]))
+            path = chain[d]
+            for part, slot in cursors[d]:
+                if rows[slot][part] != d or not self.movable(part, slot):
+                    continue
+                cnt = self.counts_for(part, skip_slot=slot)
+                if cnt.get(b, 0) >= hi_b:
+                    continue
                 for n in path:
                     assigned[n] -= 1
-                dest = self.choose(self.counts_for(part, skip_slot=r), True)
+                dest = self.choose(cnt, False, start=b)
                 for n in path:
                     assigned[n] += 1
                 if dest is not None:
-                    self.place_into(part, r, dest)
+                    yield part, slot, d, dest
+                    break
+            else:
+                del cursors[d]
