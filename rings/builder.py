@@ -10,8 +10,9 @@ changes the assignment as little as it can so that
 * every device holds its quota of partition-replicas (weight share, bent
   by overload only where dispersion needs it);
 * a partition that moved less than ``min_part_hours`` ago does not move,
-  and at most one replica of a partition moves in one rebalance, except
-  replicas on removed devices, which must go somewhere.
+  and at most one replica of a partition moves in one rebalance (unless
+  min_part_hours is 0), except replicas on removed devices, which must go
+  somewhere.
 
 The ring file a server reads is written from it with ``get_ring``.
 """
@@ -24,6 +25,7 @@ import random
 import sys
 import tempfile
 import time
+import zlib
 
 import msgpack
 
@@ -31,6 +33,7 @@ from rings import targets as tg
 from rings.ringdata import DEV_FIELDS, MAX_PART_POWER, RingData
 
 NONE = -1
+MOVED = 1 << 31     # _Rebalance.placed: the part moved a replica
 FORMAT_VERSION = 1
 MAX_BALANCE = 999.99
 
@@ -248,6 +251,20 @@ class RingBuilder:
         if self._moved_at is not None:
             self._moved_at = array.array('d', bytes(8 * self.parts))
 
+    @property
+    def removal_pending(self):
+        """Ids of devices that leave the builder at the next rebalance."""
+        return frozenset(self._remove_pending)
+
+    def seconds_until_all_may_move(self, now=None):
+        """How long until min_part_hours lets every partition move again."""
+        if self._moved_at is None or not self.min_part_hours:
+            return 0
+        now = time.time() if now is None else now
+        latest = max(self._moved_at) if len(self._moved_at) else 0.0
+        return max(0, int(latest + _hours_to_seconds(self.min_part_hours)
+                          - now))
+
     def search_devs(self, **criteria):
         """Devices whose fields equal every given criterion."""
         out = []
@@ -447,8 +464,10 @@ class RingBuilder:
         if self._rows is None:
             raise RingBuilderError('the ring has never been rebalanced')
         self.validate()
-        devs = [None if d is None or d['id'] in self._remove_pending
-                else {k: d[k] for k in DEV_FIELDS} for d in self.devs]
+        # A device pending removal still holds its replicas until the next
+        # rebalance, so it stays in the ring (weight 0: never a handoff).
+        devs = [None if d is None else {k: d[k] for k in DEV_FIELDS}
+                for d in self.devs]
         rows = [array.array('I', row) for row in self._rows]
         return RingData(rows, devs, self.part_power, self.version)
 
@@ -526,7 +545,7 @@ class RingBuilder:
                                        strict_map_key=False)
         except FileNotFoundError:
             raise RingBuilderError('%s: no such builder file' % path)
-        except (OSError, EOFError, ValueError,
+        except (OSError, EOFError, ValueError, zlib.error,
                 msgpack.UnpackException) as e:
             raise RingBuilderError('%s: unreadable builder file (%s)'
                                    % (path, e))
@@ -557,12 +576,10 @@ class _Rebalance:
         self.rng = rng
         self.parts = builder.parts
         self.nodes, dev_node = builder._tree()
-        self.quota = tg.quotas(self.nodes, self.parts)
         n = len(self.nodes)
         self.hi = [node.hi for node in self.nodes]
         self.lo = [int(math.floor(node.target + tg.EPS))
                    for node in self.nodes]
-        self.inv_quota = [1.0 / q if q else 0.0 for q in self.quota]
         self.children = [[c.index for c in node.children]
                          for node in self.nodes]
         self.assigned = [0] * n
@@ -575,9 +592,10 @@ class _Rebalance:
                 node = node.parent
             self.chain[dev_id] = path[::-1]
             self.dev_at[path[0]] = dev_id
-        self.moved = set()       # parts that moved a replica this time
-        self.placed = set()      # (part, slot) placed this time: may move on
-        self.changed = set()     # parts with a replica on a new device
+        # Per part: bit r set when replica r was placed in this rebalance
+        # (it may be placed again); bit 31 when the part moved a replica
+        # (its other replicas stay). changed: parts with a replica moved.
+        self.placed = array.array('I', bytes(4 * self.parts))
 
     # - helpers -
     def movable(self, part, slot):
@@ -585,12 +603,12 @@ class _Rebalance:
 
         A replica placed in this rebalance may be placed again; otherwise a
         part moves at most one replica per rebalance, and none while it
-        moved less than min_part_hours ago.
+        moved less than min_part_hours ago. With min_part_hours 0 there is
+        no such limit.
         """
-        if (part, slot) in self.placed:
-            return True
-        if part in self.moved:
-            return False
+        flags = self.placed[part]
+        if flags and self.b.min_part_hours:
+            return bool(flags & (1 << slot))
         return (self.now - self.moved_at[part] >=
                 _hours_to_seconds(self.b.min_part_hours))
 
@@ -616,10 +634,8 @@ class _Rebalance:
         self.rows[slot][part] = dev_id
         for node in self.chain[dev_id]:
             self.assigned[node] += 1
-        self.moved.add(part)
-        self.placed.add((part, slot))
+        self.placed[part] |= MOVED | (1 << slot)
         self.moved_at[part] = self.now
-        self.changed.add(part)
 
     def choose(self, cnt, need_room, start=0):
         """Best device for one more replica of a part; None if none fits.
@@ -693,10 +709,12 @@ class _Rebalance:
         self.rows = b._rows
         self.moved_at = b._moved_at
         self.gather_removed()
+        self.quota = tg.quotas(self.nodes, parts, current=self.assigned)
+        self.inv_quota = [1.0 / q if q else 0.0 for q in self.quota]
         self.gather_dispersion()
         self.place_unassigned()
         self.balance()
-        return len(self.changed)
+        return sum(1 for flags in self.placed if flags)
 
     def gather_removed(self):
         """Unassign replicas on removed/unknown devices and duplicates."""
@@ -760,24 +778,31 @@ class _Rebalance:
                 for node in self.chain[d]:
                     self.assigned[node] -= 1
                 rows[r][part] = NONE
-                self.moved.add(part)
-                self.changed.add(part)
+                self.placed[part] |= MOVED
                 self.unassigned.append((part, r))
 
     def place_unassigned(self):
-        rows = self.rows
+        """Place every unassigned replica, a part's replicas together.
+
+        The part's tier counts are computed once and kept up to date as
+        its replicas land (this is the whole work of a new ring).
+        """
+        rows, chain = self.rows, self.chain
+        by_part = {}
         for part, slot in self.unassigned:
-            if rows[slot][part] >= 0:
-                continue
+            by_part.setdefault(part, []).append(slot)
+        for part, slots in by_part.items():
             cnt = self.counts_for(part)
-            dev = self.choose(cnt, False)
-            if dev is None:
-                # every tier is at its bound for this part: take any device
-                # not holding it (cannot happen while targets are sound)
-                holding = {row[part] for row in rows}
-                dev = next(d for d in self.chain if d not in holding)
-            rows[slot][part] = NONE
-            self.place_into(part, slot, dev)
+            for slot in slots:
+                dev = self.choose(cnt, False)
+                if dev is None:
+                    # every tier is at its bound for this part: take any
+                    # device not holding it (only if targets were unsound)
+                    holding = {row[part] for row in rows}
+                    dev = next(d for d in chain if d not in holding)
+                self.place_into(part, slot, dev)
+                for node in chain[dev]:
+                    cnt[node] = cnt.get(node, 0) + 1
         self.unassigned = []
 
     def balance(self):

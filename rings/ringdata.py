@@ -20,6 +20,7 @@ import os
 import struct
 import sys
 import tempfile
+import zlib
 
 import msgpack
 
@@ -123,8 +124,10 @@ class RingData:
         try:
             with gzip.open(path, 'rb') as gz:
                 return cls._deserialize(gz, path)
-        except OSError as e:  # includes gzip.BadGzipFile, EOFError below
+        except OSError as e:  # includes gzip.BadGzipFile
             raise RingFileError('%s: %s' % (path, e.strerror or e))
+        except zlib.error as e:
+            raise RingFileError('%s: corrupt ring file (%s)' % (path, e))
         except EOFError:
             raise RingFileError('%s: truncated ring file' % path)
 
@@ -154,8 +157,9 @@ class RingData:
             row.frombytes(_read_exact(gz, nbytes, path))
             rows.append(row)
         _rows_to_native(rows)
+        known = {i for i, d in enumerate(devs) if d is not None}
         for row in rows:
-            if row and max(row) >= len(devs):
+            if not known.issuperset(set(row)):
                 raise RingFileError('%s: row names an unknown device' % path)
         return cls(rows, devs, part_power, int(header.get('version', 0)))
 

@@ -154,12 +154,17 @@ def compute_targets(nodes, replicas, overload):
             kid.hi = min(kid.ndevs, math.ceil(kid.target - EPS))
 
 
-def quotas(nodes, parts):
+def quotas(nodes, parts, current=None):
     """Integer partition-replica quota per node, summing exactly.
 
-    Largest-remainder rounding of ``target * parts``, top down, so every
-    tier's quota is the sum of its children's.
+    Every node gets ``target * parts`` rounded down or up, top down, so a
+    tier's quota is the sum of its children's. Which children round up is
+    free; those already holding more than the rounded-down figure
+    (``current``, indexed like ``nodes``) go first, so a small change of
+    weights does not shuffle the rounding between devices and move parts
+    for nothing. Then the largest remainders.
     """
+    current = current or [0] * len(nodes)
     quota = [0] * len(nodes)
     quota[0] = round(nodes[0].target * parts)
     for node in nodes:
@@ -171,7 +176,8 @@ def quotas(nodes, parts):
                     10 ** 18) for k, e in zip(kids, exact)]
         left = quota[node.index] - sum(base)
         order = sorted(range(len(kids)),
-                       key=lambda i: (exact[i] - base[i], kids[i].weight),
+                       key=lambda i: (current[kids[i].index] > base[i],
+                                      exact[i] - base[i], kids[i].weight),
                        reverse=True)
         i = 0
         while left > 0 and order:
