@@ -370,8 +370,18 @@ def format_ip(ip):
 
 
 def format_dev(dev):
-    """The full search value of a device; parses back to the same device."""
-    return 'd%dr%dz%d-%s:%dR%s:%d/%s_"%s"' % (
-        dev['id'], dev['region'], dev['zone'], format_ip(dev['ip']),
-        dev['port'], format_ip(dev['replication_ip']),
-        dev['replication_port'], dev['device'], dev.get('meta') or '')
+    """The search value naming a device; parses back to the same device.
+
+    The replication address is shown only where it differs from the
+    client-facing one, and the meta only when there is one.
+    """
+    text = 'd%dr%dz%d-%s:%d' % (dev['id'], dev['region'], dev['zone'],
+                                format_ip(dev['ip']), dev['port'])
+    if (dev['replication_ip'], dev['replication_port']) != \
+            (dev['ip'], dev['port']):
+        text += 'R%s:%d' % (format_ip(dev['replication_ip']),
+                            dev['replication_port'])
+    text += '/' + dev['device']
+    if dev.get('meta'):
+        text += '_"%s"' % dev['meta']
+    return text

@@ -253,3 +253,12 @@ def test_dev_from_flags_defaults():
 def test_dev_from_flags_names_what_is_missing():
     with pytest.raises(DevSpecError, match='--device.*--weight'):
         dev_from_flags({'zone': 1, 'ip': '10.0.0.1', 'port': 6200})
+
+
+def test_format_dev_leaves_out_what_adds_nothing():
+    dev = {'id': 6, 'region': 1, 'zone': 3, 'ip': '10.0.3.9', 'port': 6200,
+           'replication_ip': '10.0.3.9', 'replication_port': 6200,
+           'device': 'sdc', 'meta': ''}
+    assert format_dev(dev) == 'd6r1z3-10.0.3.9:6200/sdc'
+    dev.update(replication_port=6300, meta='ssd')
+    assert format_dev(dev) == 'd6r1z3-10.0.3.9:6200R10.0.3.9:6300/sdc_"ssd"'
