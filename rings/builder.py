@@ -34,6 +34,7 @@ from rings.ringdata import DEV_FIELDS, MAX_PART_POWER, RingData
 
 NONE = -1
 MOVED = 1 << 31     # _Rebalance.placed: the part moved a replica
+JITTER = 4.0        # most parts of room a tie-breaking jitter adds
 FORMAT_VERSION = 1
 MAX_BALANCE = 999.99
 
@@ -574,6 +575,7 @@ class _Rebalance:
         self.b = builder
         self.now = now
         self.rng = rng
+        self.jitter = [rng.random() * JITTER for _ in range(0x400)]
         self.parts = builder.parts
         self.nodes, dev_node = builder._tree()
         n = len(self.nodes)
@@ -637,7 +639,7 @@ class _Rebalance:
         self.placed[part] |= MOVED | (1 << slot)
         self.moved_at[part] = self.now
 
-    def choose(self, cnt, need_room, start=0):
+    def choose(self, cnt, need_room, start=0, salt=0):
         """Best device for one more replica of a part; None if none fits.
 
         ``cnt`` maps tree nodes to the part's replicas below them. Prefers
@@ -646,9 +648,17 @@ class _Rebalance:
         quota. Never breaks a tier's per-part upper bound. A greedy walk
         down the tree almost always succeeds; a full search runs only when
         it reaches a dead end.
+
+        A non-zero ``salt`` (one random number per part) adds up to JITTER
+        parts' worth of room to each tier's score (from a table of random
+        offsets that the salt indexes), so near-ties break
+        differently for every part: without it a new ring repeats one
+        pattern and each device shares partitions with only a few others,
+        which makes a failed device's data come back from a few sources.
         """
         children, hi, lo = self.children, self.hi, self.lo
         quota, assigned, inv = self.quota, self.assigned, self.inv_quota
+        jitter = self.jitter
         node = start
         kids = children[node]
         while kids:
@@ -659,6 +669,8 @@ class _Rebalance:
                 if k >= hi[c]:
                     continue
                 room = quota[c] - assigned[c]
+                if salt:
+                    room += jitter[(salt + c * 37) & 0x3FF]
                 if room > 0:
                     score = 4.0 + room * inv[c]
                 elif need_room:
@@ -791,10 +803,12 @@ class _Rebalance:
         by_part = {}
         for part, slot in self.unassigned:
             by_part.setdefault(part, []).append(slot)
+        salts = self.rng.getrandbits
         for part, slots in by_part.items():
             cnt = self.counts_for(part)
+            salt = salts(10) | 1024
             for slot in slots:
-                dev = self.choose(cnt, False)
+                dev = self.choose(cnt, False, salt=salt)
                 if dev is None:
                     # every tier is at its bound for this part: take any
                     # device not holding it (only if targets were unsound)

@@ -7,12 +7,16 @@ rolled out by the operator) and reloads it, so no server needs a restart.
 """
 import hashlib
 import math
-import os
 import random
+import os
 import struct
 import time
 
 from rings.ringdata import RingData, RingFileError
+
+
+# How many weighted handoff orders a ring keeps (see Ring._handoff_order).
+HANDOFF_ORDERS = 256
 
 
 class RingError(Exception):
@@ -77,10 +81,43 @@ class Ring:
         self._part_shift = 32 - data.part_power
         self._devs = data.devs
         self._replicas = data.replicas
-        live = [d for d in data.devs if d is not None and d['weight'] > 0]
-        self._handoff_devs = sorted(live, key=lambda d: d['id'])
-        self._handoff_exp = [1.0 / d['weight'] for d in self._handoff_devs]
+        self._prepare_handoffs()
         self._next_check = time.monotonic() + self.reload_interval
+
+    def _prepare_handoffs(self):
+        """Per-ring facts that make handoff lookups cheap."""
+        devs = self._devs
+        # tier keys per device id: (region, (r, zone), (r, z, ip)), or
+        # None for a device that is never a handoff (gone or zero weight)
+        self._tiers = [None if d is None else
+                       (d['region'], (d['region'], d['zone']),
+                        (d['region'], d['zone'], d['ip'])) for d in devs]
+        self._handoff_ids = [d['id'] for d in devs
+                             if d is not None and d['weight'] > 0]
+        live = self._handoff_ids
+        self._live_tiers = [{self._tiers[i][lvl] for i in live}
+                            for lvl in range(3)]
+        self._orders = {}
+
+    def _handoff_order(self, part):
+        """A weighted random permutation of the handoff-able device ids.
+
+        One of HANDOFF_ORDERS fixed permutations, picked by the partition:
+        every process computes the same ones (seeded), each is built once
+        and cached. Efraimidis-Spirakis keys u ** (1 / weight) make a
+        device's chance of coming early follow its weight.
+        """
+        which = (part * 2654435761 >> 8) % HANDOFF_ORDERS
+        order = self._orders.get(which)
+        if order is None:
+            rng = random.Random(which)
+            devs = self._devs
+            keys = {i: math.log(rng.random() or 1e-300) / devs[i]['weight']
+                    for i in self._handoff_ids}
+            order = sorted(self._handoff_ids, key=keys.__getitem__,
+                           reverse=True)
+            self._orders[which] = order
+        return order
 
     def _maybe_reload(self):
         now = time.monotonic()
@@ -156,47 +193,45 @@ class Ring:
         """Yield handoff devices for a partition, best first.
 
         First devices in regions the primaries do not use, then new zones,
-        then new hosts, then any other device. Within each pass devices come
-        in a pseudo-random order that is fixed for the partition (so every
-        proxy agrees on the handoffs) and weighted, so a device's share of
-        handoff traffic follows its weight. Zero-weight (draining) devices
-        are never handoffs.
+        then new hosts, then any other device. Within each pass devices
+        come in a weighted pseudo-random order fixed for the partition, so
+        every proxy agrees on the handoffs and a device's share of handoff
+        traffic follows its weight. Zero-weight (draining) devices are
+        never handoffs. A pass ends as soon as its tier level is used up.
         """
         self._maybe_reload()
-        primaries = self.get_part_nodes(part)
-        seen = {d['id'] for d in primaries}
-        regions = {d['region'] for d in primaries}
-        zones = {(d['region'], d['zone']) for d in primaries}
-        hosts = {(d['region'], d['zone'], d['ip']) for d in primaries}
+        rows = self._rows
+        if not 0 <= part < len(rows[0]):
+            raise RingError('partition %r out of range' % (part,))
+        tiers = self._tiers
+        seen = {row[part] for row in rows}
+        # tiers already holding a replica, counting only tiers that hold
+        # some handoff-able device (a pass ends when all of those are used)
+        live_tiers = self._live_tiers
+        used = [set(), set(), set()]
+        for d in seen:
+            for level in range(3):
+                if tiers[d][level] in live_tiers[level]:
+                    used[level].add(tiers[d][level])
         order = self._handoff_order(part)
-
-        def tier_keys(dev):
-            return (dev['region'], (dev['region'], dev['zone']),
-                    (dev['region'], dev['zone'], dev['ip']))
-
+        counts = [len(t) for t in live_tiers]
+        handoff_index = 0
         for level in range(4):
-            for dev in order:
-                if dev['id'] in seen:
+            if level < 3 and len(used[level]) >= counts[level]:
+                continue
+            for d in order:
+                if d in seen:
                     continue
-                region, zone, host = tier_keys(dev)
-                if ((level == 0 and region in regions) or
-                        (level == 1 and zone in zones) or
-                        (level == 2 and host in hosts)):
+                t = tiers[d]
+                if level < 3 and t[level] in used[level]:
                     continue
-                seen.add(dev['id'])
-                regions.add(region)
-                zones.add(zone)
-                hosts.add(host)
-                yield dict(dev, handoff_index=len(seen) - len(primaries) - 1)
-
-    def _handoff_order(self, part):
-        # Weighted random permutation (Efraimidis-Spirakis keys u**(1/w)),
-        # seeded by the partition so it is the same in every process.
-        rng = random.Random(part)
-        keys = [math.log(rng.random() or 1e-300) * e
-                for e in self._handoff_exp]
-        ranked = sorted(range(len(keys)), key=keys.__getitem__, reverse=True)
-        return [self._handoff_devs[i] for i in ranked]
+                seen.add(d)
+                for lvl in range(3):
+                    used[lvl].add(t[lvl])
+                yield dict(self._devs[d], handoff_index=handoff_index)
+                handoff_index += 1
+                if level < 3 and len(used[level]) >= counts[level]:
+                    break
 
 
 def _to_bytes(value):
