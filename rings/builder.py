@@ -19,6 +19,7 @@ The ring file a server reads is written from it with ``get_ring``.
 import array
 import gzip
 import ipaddress
+import itertools
 import math
 import os
 import random
@@ -438,25 +439,22 @@ class RingBuilder:
             if len(row) != self.parts:
                 raise RingBuilderError('replica %d has %d parts, want %d'
                                        % (r, len(row), self.parts))
-        for part in range(self.parts):
-            seen = set()
-            for row in self._rows:
-                d = row[part]
-                if d < 0:
-                    raise RingBuilderError('partition %d has an unassigned '
-                                           'replica' % part)
-                if d >= len(self.devs) or self.devs[d] is None:
-                    raise RingBuilderError('partition %d is on unknown '
-                                           'device %d' % (part, d))
-                if d in seen:
+        known = {d['id'] for d in self.iter_devs()}
+        for row in self._rows:
+            stray = set(row) - known
+            if stray:
+                d = min(stray)
+                what = 'an unassigned replica' if d < 0 else \
+                    'a replica on unknown device %d' % d
+                raise RingBuilderError('partition %d has %s'
+                                       % (row.index(d), what))
+        replicas = self.replicas
+        if replicas > 1:
+            for part, devs in enumerate(zip(*self._rows)):
+                if len(set(devs)) != replicas:
+                    d = next(d for d in devs if devs.count(d) > 1)
                     raise RingBuilderError('partition %d has two replicas '
                                            'on device %d' % (part, d))
-                seen.add(d)
-        for dev, have in zip(self.devs, self.dev_parts()):
-            if dev is not None and dev['weight'] == 0 and have and \
-                    dev['id'] not in self._remove_pending and not self._dirty:
-                # zero-weight devices drain at the min_part_hours pace
-                pass
         return True
 
     # -- persistence ------------------------------------------------------
@@ -585,6 +583,13 @@ class _Rebalance:
         self.children = [[c.index for c in node.children]
                          for node in self.nodes]
         self.assigned = [0] * n
+        # ancestors[i]: node i's ancestors below the root, region first
+        self.ancestors = [[] for _ in range(n)]
+        for node in self.nodes[1:]:
+            parent = node.parent
+            self.ancestors[node.index] = (
+                [] if parent.level < 0 else
+                self.ancestors[parent.index] + [parent.index])
         self.chain = {}
         self.dev_at = {}
         for dev_id, node in dev_node.items():
@@ -643,9 +648,9 @@ class _Rebalance:
         """Best device for one more replica of a part; None if none fits.
 
         ``cnt`` maps tree nodes to the part's replicas below them. Prefers
-        tiers with room left in their quota, then tiers the part still
-        needs for its lower bound, then the emptiest tier relative to its
-        quota. Never breaks a tier's per-part upper bound. A greedy walk
+        tiers the part has fewer replicas in than its lower bound
+        (floor(target)), then tiers with room left in their quota, then the
+        emptiest tier relative to its quota. Never breaks a tier's per-part upper bound. A greedy walk
         down the tree almost always succeeds; a full search runs only when
         it reaches a dead end.
 
@@ -678,7 +683,7 @@ class _Rebalance:
                 else:
                     score = max(-1.0, room * inv[c])
                 if k < lo[c]:
-                    score += 2.0
+                    score += 8.0
                 if score > best_score:
                     best_score = score
                     best = c
@@ -701,8 +706,8 @@ class _Rebalance:
             room = self.quota[c] - self.assigned[c]
             if need_room and room <= 0:
                 continue
-            ranked.append((room > 0, k < self.lo[c], room * self.inv_quota[c],
-                           c))
+            ranked.append((k < self.lo[c], room > 0,
+                           room * self.inv_quota[c], c))
         ranked.sort(reverse=True)
         for entry in ranked:
             found = self._search(cnt, need_room, entry[3])
@@ -761,37 +766,68 @@ class _Rebalance:
         self.unassigned = unassigned
 
     def gather_dispersion(self):
-        """Unassign movable replicas from tiers over their per-part bound."""
-        hi = self.hi
-        rows = self.rows
+        """Unassign movable replicas so every tier can meet its bounds.
+
+        A part must hold floor(target) to ceil(target) replicas in every
+        tier. Over the upper bound: take a replica out of that tier. Under
+        the lower bound: take one from where the part has most to spare;
+        placement then puts it where it is missing.
+        """
+        hi, lo, rows, chain = self.hi, self.lo, self.rows, self.chain
         for part in range(self.parts):
             while True:
                 cnt = self.counts_for(part)
-                over = [n for n, k in cnt.items() if k > hi[n]]
-                if not over:
+                over = {n for n, k in cnt.items() if k > hi[n]}
+                short = None if over else self.short_of(cnt)
+                if not over and short is None:
                     break
-                over_set = set(over)
+                if short is not None:
+                    # the replica will land in the short tier, so it only
+                    # really leaves the tiers not above that one
+                    stays = set(self.ancestors[short])
                 best = None
                 for r, row in enumerate(rows):
                     d = row[part]
                     if d < 0 or not self.movable(part, r):
                         continue
-                    path = self.chain[d]
-                    hits = sum(1 for n in path if n in over_set)
-                    if not hits:
-                        continue
+                    path = chain[d]
+                    if over:
+                        gain = sum(1 for n in path if n in over)
+                        if not gain:
+                            continue
+                    else:
+                        # spare replicas along its path: taking it must not
+                        # push another tier below its own lower bound
+                        gain = min((cnt[n] - lo[n] for n in path
+                                    if n not in stays), default=0)
+                        if gain < 1:
+                            continue
                     devnode = path[-1]
-                    key = (hits, self.assigned[devnode] - self.quota[devnode])
+                    key = (gain, self.assigned[devnode] - self.quota[devnode])
                     if best is None or key > best[0]:
                         best = (key, r, d)
                 if best is None:
                     break
                 _, r, d = best
-                for node in self.chain[d]:
+                for node in chain[d]:
                     self.assigned[node] -= 1
                 rows[r][part] = NONE
                 self.placed[part] |= MOVED
                 self.unassigned.append((part, r))
+
+    def short_of(self, cnt):
+        """A tier holding fewer replicas of a part than its floor, or None.
+
+        ``cnt`` as from counts_for. Only tiers whose parent holds some of
+        the part are looked at (a tier under an empty parent is the
+        parent's problem, found above it).
+        """
+        lo, children = self.lo, self.children
+        for node in itertools.chain((0,), cnt):  # root is never in cnt
+            for c in children[node]:
+                if lo[c] and cnt.get(c, 0) < lo[c]:
+                    return c
+        return None
 
     def place_unassigned(self):
         """Place every unassigned replica, a part's replicas together.
@@ -904,18 +940,22 @@ class _Rebalance:
         """
         quota, assigned, rows, chain = (self.quota, self.assigned,
                                         self.rows, self.chain)
-        hi_b = self.hi[b]
+        hi_b, lo = self.hi[b], self.lo
         cursors = {d: iter(list(self.entries[d])) for d in self.devs_below[a]}
         while cursors:
             d = max(cursors, key=lambda d: (assigned[chain[d][-1]] -
                                             quota[chain[d][-1]]) /
                     max(1, quota[chain[d][-1]]))
             path = chain[d]
+            # tiers the replica leaves: none may drop below its lower bound
+            leaving = path[path.index(a):]
             for part, slot in cursors[d]:
                 if rows[slot][part] != d or not self.movable(part, slot):
                     continue
                 cnt = self.counts_for(part, skip_slot=slot)
                 if cnt.get(b, 0) >= hi_b:
+                    continue
+                if any(cnt.get(n, 0) < lo[n] for n in leaving):
                     continue
                 for n in path:
                     assigned[n] -= 1

@@ -175,20 +175,23 @@ def quotas(nodes, parts, current=None):
         base = [min(int(math.floor(e + EPS)), parts if k.level == 3 else
                     10 ** 18) for k, e in zip(kids, exact)]
         left = quota[node.index] - sum(base)
-        order = sorted(range(len(kids)),
+        # Round up only children with a real remainder, each at most once:
+        # a whole-number share rounded up would ask a tier for more
+        # replicas than its per-part bound lets it hold.
+        rem = [e - b for e, b in zip(exact, base)]
+        order = sorted((i for i in range(len(kids)) if rem[i] > EPS),
                        key=lambda i: (current[kids[i].index] > base[i],
-                                      exact[i] - base[i], kids[i].weight),
+                                      rem[i], kids[i].weight),
                        reverse=True)
-        i = 0
-        while left > 0 and order:
-            j = order[i % len(order)]
-            kid = kids[j]
-            if kid.target > 0 and (kid.level < 3 or base[j] < parts):
-                base[j] += 1
-                left -= 1
-            i += 1
-            if i > 4 * len(order) * max(1, left):
-                break
+        for j in order[:max(0, left)]:
+            base[j] += 1
+        left -= min(max(0, left), len(order))
+        # Float noise may leave a part over: give it where it fits best.
+        spare = sorted((i for i in range(len(kids)) if kids[i].target > 0),
+                       key=lambda i: (kids[i].hi * parts - base[i], rem[i]),
+                       reverse=True)
+        for j in spare[:max(0, left)]:
+            base[j] += 1
         for kid, q in zip(kids, base):
             quota[kid.index] = q
     return quota
