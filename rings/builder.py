@@ -730,6 +730,7 @@ class _Rebalance:
         self.inv_quota = [1.0 / q if q else 0.0 for q in self.quota]
         self.gather_dispersion()
         self.place_unassigned()
+        self.fill_short_tiers()
         self.balance()
         return sum(1 for flags in self.placed if flags)
 
@@ -766,54 +767,91 @@ class _Rebalance:
         self.unassigned = unassigned
 
     def gather_dispersion(self):
-        """Unassign movable replicas so every tier can meet its bounds.
+        """Take movable replicas out of tiers over their per-part ceiling.
 
-        A part must hold floor(target) to ceil(target) replicas in every
-        tier. Over the upper bound: take a replica out of that tier. Under
-        the lower bound: take one from where the part has most to spare;
-        placement then puts it where it is missing.
+        A part must hold at most ceil(target) replicas in every tier; the
+        replicas taken out are placed with the other unassigned ones.
         """
-        hi, lo, rows, chain = self.hi, self.lo, self.rows, self.chain
+        hi = self.hi
         for part in range(self.parts):
-            while True:
+            for _ in range(len(self.rows)):
                 cnt = self.counts_for(part)
                 over = {n for n, k in cnt.items() if k > hi[n]}
-                short = None if over else self.short_of(cnt)
-                if not over and short is None:
+                if not over or not self.take_out_of(part, over):
                     break
-                if short is not None:
-                    # the replica will land in the short tier, so it only
-                    # really leaves the tiers not above that one
-                    stays = set(self.ancestors[short])
-                best = None
-                for r, row in enumerate(rows):
-                    d = row[part]
-                    if d < 0 or not self.movable(part, r):
-                        continue
-                    path = chain[d]
-                    if over:
-                        gain = sum(1 for n in path if n in over)
-                        if not gain:
-                            continue
-                    else:
-                        # spare replicas along its path: taking it must not
-                        # push another tier below its own lower bound
-                        gain = min((cnt[n] - lo[n] for n in path
-                                    if n not in stays), default=0)
-                        if gain < 1:
-                            continue
-                    devnode = path[-1]
-                    key = (gain, self.assigned[devnode] - self.quota[devnode])
-                    if best is None or key > best[0]:
-                        best = (key, r, d)
-                if best is None:
+
+    def fill_short_tiers(self):
+        """Move replicas into tiers holding fewer than floor(target).
+
+        Runs once every replica is placed, so a tier is only called short
+        when it really is.
+        """
+        for part in range(self.parts):
+            for _ in range(len(self.rows)):
+                cnt = self.counts_for(part)
+                short = self.short_of(cnt)
+                if short is None or not self.move_into(part, short, cnt):
                     break
-                _, r, d = best
-                for node in chain[d]:
-                    self.assigned[node] -= 1
-                rows[r][part] = NONE
-                self.placed[part] |= MOVED
-                self.unassigned.append((part, r))
+
+    def take_out_of(self, part, over):
+        """Unassign the part's replica that best relieves tiers ``over``."""
+        best = None
+        for r, row in enumerate(self.rows):
+            d = row[part]
+            if d < 0 or not self.movable(part, r):
+                continue
+            path = self.chain[d]
+            gain = sum(1 for n in path if n in over)
+            if gain:
+                devnode = path[-1]
+                key = (gain, self.assigned[devnode] - self.quota[devnode])
+                if best is None or key > best[0]:
+                    best = (key, r, d)
+        if best is None:
+            return False
+        _, r, d = best
+        for node in self.chain[d]:
+            self.assigned[node] -= 1
+        self.rows[r][part] = NONE
+        self.placed[part] |= MOVED
+        self.unassigned.append((part, r))
+        return True
+
+    def move_into(self, part, short, cnt):
+        """Move one of the part's replicas into tier ``short``.
+
+        Takes the replica whose leaving keeps every tier it leaves at or
+        above its floor with most to spare, and whose arrival keeps every
+        tier it enters within its ceiling.
+        """
+        hi, lo, rows = self.hi, self.lo, self.rows
+        entering = self.ancestors[short] + [short]
+        best = None
+        for r, row in enumerate(rows):
+            d = row[part]
+            if d < 0 or not self.movable(part, r):
+                continue
+            path = self.chain[d]
+            if any(cnt.get(n, 0) + 1 > hi[n] for n in entering
+                   if n not in path):
+                continue
+            spare = min((cnt[n] - lo[n] for n in path if n not in entering),
+                        default=0)
+            if spare < 1:
+                continue
+            devnode = path[-1]
+            key = (spare, self.assigned[devnode] - self.quota[devnode])
+            if best is None or key > best[0]:
+                best = (key, r, d)
+        if best is None:
+            return False
+        _, r, d = best
+        dest = self.choose(self.counts_for(part, skip_slot=r), False,
+                           start=short)
+        if dest is None:
+            return False
+        self.place_into(part, r, dest)
+        return True
 
     def short_of(self, cnt):
         """A tier holding fewer replicas of a part than its floor, or None.
