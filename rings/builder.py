@@ -582,6 +582,9 @@ class _Rebalance:
                    for node in self.nodes]
         self.children = [[c.index for c in node.children]
                          for node in self.nodes]
+        # per node, the children every part must have replicas in
+        self.floored = [[c for c in kids if self.lo[c]]
+                        for kids in self.children]
         self.assigned = [0] * n
         # ancestors[i]: node i's ancestors below the root, region first
         self.ancestors = [[] for _ in range(n)]
@@ -860,10 +863,10 @@ class _Rebalance:
         the part are looked at (a tier under an empty parent is the
         parent's problem, found above it).
         """
-        lo, children = self.lo, self.children
+        lo, floored = self.lo, self.floored
         for node in itertools.chain((0,), cnt):  # root is never in cnt
-            for c in children[node]:
-                if lo[c] and cnt.get(c, 0) < lo[c]:
+            for c in floored[node]:
+                if cnt.get(c, 0) < lo[c]:
                     return c
         return None
 
