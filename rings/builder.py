@@ -5,8 +5,9 @@ last moved, in a builder file (gzip'd msgpack, never pickle). ``rebalance``
 changes the assignment as little as it can so that
 
 * no partition has two replicas on one device;
-* every tier holds at most ``hi`` replicas of a partition (see targets.py:
-  as dispersed as the tree and the overload allow);
+* every tier holds floor(target) to ceil(target) replicas of each
+  partition (see targets.py: as dispersed as the tree and the overload
+  allow);
 * every device holds its quota of partition-replicas (weight share, bent
   by overload only where dispersion needs it);
 * a partition that moved less than ``min_part_hours`` ago does not move,

@@ -305,6 +305,14 @@ def _host(ip, *weights):
                     _host('10.1.2.2', 100.0) + _host('10.1.2.3', 200.0)],
                    4, 6, 0),
          ch=('zero', 0), overload=0.0)
+# found by hypothesis: after device 0 is drained, host 10.1.1.2's target
+# is 1.0025 replicas, so every part needs one there; part 6 has none
+@example(scenario=(_host('10.1.1.1', 50.0, 50.0, 50.0) +
+                   _host('10.1.1.2', 50.0, 50.0, 101.0) +
+                   [dict(d, zone=2) for d in _host('10.1.2.1', 50.0)] +
+                   [dict(d, zone=3) for d in _host('10.1.3.1', 50.0)],
+                   2, 6, 0),
+         ch=('zero', 0), overload=0.0)
 def test_bounds_restored_after_change_when_nothing_locked(scenario, ch,
                                                           overload):
     """With min_part_hours 0 every replica may move, so one rebalance after
