@@ -221,15 +221,7 @@ def parse_search_value(text):
     if rest.startswith(':'):
         crit['port'], rest = _take_port(rest[1:], source)
     if rest.startswith('R'):
-        rest = rest[1:]
-        ip, rest = _take_ip(rest, source, required=False)
-        if ip is not None:
-            crit['replication_ip'] = ip
-        if rest.startswith(':'):
-            crit['replication_port'], rest = _take_port(rest[1:], source)
-        elif ip is None:
-            raise DevSpecError('expected a replication IP or ":<port>" '
-                               'after "R" in %r' % source)
+        rest = _take_replication(rest[1:], source, crit)
     rest = _take_device_and_meta(rest, source, crit)
     if rest:
         raise DevSpecError('unexpected %r in search value %r'
@@ -238,6 +230,22 @@ def parse_search_value(text):
         raise DevSpecError('search value %r names nothing to match'
                            % source)
     return crit
+
+
+def _take_replication(rest, source, into):
+    """Parse ``[<ip>][:<port>]`` after an "R" into ``into``; return the rest.
+
+    At least one of the two must be there.
+    """
+    ip, rest = _take_ip(rest, source, required=False)
+    if ip is not None:
+        into['replication_ip'] = ip
+    if rest.startswith(':'):
+        into['replication_port'], rest = _take_port(rest[1:], source)
+    elif ip is None:
+        raise DevSpecError('expected a replication IP or ":<port>" '
+                           'after "R" in %r' % source)
+    return rest
 
 
 def parse_change_value(text):
@@ -257,14 +265,7 @@ def parse_change_value(text):
     if rest.startswith(':'):
         change['port'], rest = _take_port(rest[1:], source)
     if rest.startswith('R'):
-        ip, rest = _take_ip(rest[1:], source, required=False)
-        if ip is not None:
-            change['replication_ip'] = ip
-        if rest.startswith(':'):
-            change['replication_port'], rest = _take_port(rest[1:], source)
-        elif ip is None:
-            raise DevSpecError('expected a replication IP or ":<port>" '
-                               'after "R" in %r' % source)
+        rest = _take_replication(rest[1:], source, change)
     rest = _take_device_and_meta(rest, source, change)
     if rest:
         raise DevSpecError('unexpected %r in change value %r'
