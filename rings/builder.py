@@ -22,16 +22,15 @@ import gzip
 import ipaddress
 import itertools
 import math
-import os
 import random
 import sys
-import tempfile
 import time
 import zlib
 
 import msgpack
 
 from rings import targets as tg
+from rings.atomic import write_atomically
 from rings.ringdata import DEV_FIELDS, MAX_PART_POWER, RingData
 
 NONE = -1
@@ -145,7 +144,6 @@ class RingBuilder:
         self._remove_pending = set()
         self._rows = None           # replicas x array('i') of device ids
         self._moved_at = None       # array('d'): when each part last moved
-        self._dirty = False         # devices changed since last rebalance
 
     # -- properties -----------------------------------------------------
     @property
@@ -180,7 +178,6 @@ class RingBuilder:
         while len(self.devs) <= dev['id']:
             self.devs.append(None)
         self.devs[dev['id']] = dev
-        self._dirty = True
         self.version += 1
         return dev['id']
 
@@ -200,7 +197,6 @@ class RingBuilder:
         if not math.isfinite(weight) or weight < 0:
             raise RingBuilderError('weight must be a number >= 0')
         dev['weight'] = weight
-        self._dirty = True
         self.version += 1
 
     def set_dev_info(self, dev_id, **fields):
@@ -227,7 +223,6 @@ class RingBuilder:
         dev = self._dev(dev_id)
         dev['weight'] = 0.0
         self._remove_pending.add(dev_id)
-        self._dirty = True
         self.version += 1
 
     def set_overload(self, overload):
@@ -239,7 +234,6 @@ class RingBuilder:
         if not math.isfinite(overload) or overload < 0:
             raise RingBuilderError('overload must be >= 0')
         self.overload = overload
-        self._dirty = True
         self.version += 1
 
     def set_min_part_hours(self, hours):
@@ -314,7 +308,6 @@ class RingBuilder:
         while self.devs and self.devs[-1] is None:
             self.devs.pop()
         self._remove_pending.clear()
-        self._dirty = False
         if moved_parts or removed:
             self.version += 1
         return moved_parts, self.get_balance(), removed
@@ -482,7 +475,6 @@ class RingBuilder:
             'replicas': self.replicas, 'min_part_hours': self.min_part_hours,
             'overload': self.overload, 'version': self.version,
             'devs': self.devs, 'remove_pending': sorted(self._remove_pending),
-            'dirty': self._dirty,
             'rows': None if self._rows is None else
             [raw(r) for r in self._rows],
             'moved_at': None if self._moved_at is None else
@@ -505,7 +497,6 @@ class RingBuilder:
         b.version = int(data['version'])
         b.devs = list(data['devs'])
         b._remove_pending = set(data.get('remove_pending') or ())
-        b._dirty = bool(data.get('dirty'))
         if data.get('rows') is not None:
             b._rows = [arr('i', r) for r in data['rows']]
             b._moved_at = arr('d', data['moved_at'])
@@ -517,23 +508,12 @@ class RingBuilder:
     def save(self, path):
         """Write the builder file atomically (temp file, fsync, rename)."""
         blob = msgpack.packb(self.to_dict(), use_bin_type=True)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.builder-')
-        try:
-            with os.fdopen(fd, 'wb') as raw:
-                with gzip.GzipFile(fileobj=raw, mode='wb', mtime=0) as gz:
-                    gz.write(b'OBJBLDR1')
-                    gz.write(blob)
-                raw.flush()
-                os.fsync(raw.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+
+        def write(raw):
+            with gzip.GzipFile(fileobj=raw, mode='wb', mtime=0) as gz:
+                gz.write(b'OBJBLDR1')
+                gz.write(blob)
+        write_atomically(path, write)
 
     @classmethod
     def load(cls, path):

@@ -16,13 +16,13 @@ few memcpys, not a million msgpack objects.
 """
 import array
 import gzip
-import os
 import struct
 import sys
-import tempfile
 import zlib
 
 import msgpack
+
+from rings.atomic import write_atomically
 
 MAGIC = b'OBJRING1'
 FORMAT_VERSION = 1
@@ -90,33 +90,13 @@ class RingData:
             fileobj.write(out.tobytes())
 
     def save(self, path):
-        """Write atomically: temp file in the same directory, fsync, rename.
-
-        A server polling the file never sees a half-written ring.
-        """
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.ring-')
-        try:
-            with os.fdopen(fd, 'wb') as raw:
-                # mtime=0: the same ring always produces the same bytes.
-                with gzip.GzipFile(fileobj=raw, mode='wb', mtime=0,
-                                   compresslevel=6) as gz:
-                    self.serialize(gz)
-                raw.flush()
-                os.fsync(raw.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        """Write atomically: a server polling the file never sees half."""
+        def write(raw):
+            # mtime=0: the same ring always produces the same bytes.
+            with gzip.GzipFile(fileobj=raw, mode='wb', mtime=0,
+                               compresslevel=6) as gz:
+                self.serialize(gz)
+        write_atomically(path, write)
 
     @classmethod
     def load(cls, path):
