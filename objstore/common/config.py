@@ -48,6 +48,16 @@ def hash_secret(path=None):
     return prefix.encode('utf-8'), suffix.encode('utf-8')
 
 
+def backend_secret(path=None):
+    """The [cluster] backend_secret that signs internal requests."""
+    path = path or cluster_conf_path()
+    secret = read_conf(path).get('cluster', {}).get('backend_secret', '')
+    secret = secret.strip()
+    if not secret:
+        raise ConfigError('%s: [cluster] backend_secret is not set' % path)
+    return secret.encode('utf-8')
+
+
 def config_true(value):
     """The truthy spellings operators use in INI files."""
     return str(value).strip().lower() in ('1', 'true', 'yes', 'on', 'y', 't')

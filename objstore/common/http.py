@@ -1,0 +1,100 @@
+"""Requests and responses: the one module that talks to WebOb.
+
+Servers build answers with these helpers so that WebOb could be replaced
+by touching this file only, and so every error looks the same: a status
+and a one-line plain-text reason, never a traceback.
+"""
+from urllib.parse import unquote
+
+import webob
+import webob.dec
+import webob.exc
+
+Request = webob.Request
+Response = webob.Response
+wsgify = webob.dec.wsgify
+
+HTTP_REASONS = {
+    400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
+    404: 'Not Found', 405: 'Method Not Allowed', 406: 'Not Acceptable',
+    408: 'Request Timeout', 409: 'Conflict', 411: 'Length Required',
+    412: 'Precondition Failed', 413: 'Request Entity Too Large',
+    414: 'Request URI Too Long', 416: 'Requested Range Not Satisfiable',
+    422: 'Unprocessable Entity', 499: 'Client Disconnect',
+    500: 'Internal Server Error', 503: 'Service Unavailable',
+    507: 'Insufficient Storage',
+}
+
+
+class HTTPError(Exception):
+    """Raise anywhere in a handler to answer ``status`` with ``reason``."""
+
+    def __init__(self, status, reason=None, headers=None):
+        super().__init__(reason or HTTP_REASONS.get(status, ''))
+        self.status = status
+        self.reason = reason
+        self.headers = headers or {}
+
+    def response(self, request=None):
+        return error_response(self.status, self.reason, self.headers,
+                              request)
+
+
+def error_response(status, reason=None, headers=None, request=None):
+    """A plain-text error: '<status line>' plus a short reason."""
+    title = HTTP_REASONS.get(status, 'Error')
+    body = ('%s\n' % (reason or title)).encode('utf-8')
+    if request is not None and request.method == 'HEAD':
+        body = b''
+    resp = Response(status='%d %s' % (status, title), body=body,
+                    content_type='text/plain', charset='utf-8')
+    if request is not None and request.method == 'HEAD':
+        resp.content_length = 0
+    for key, value in (headers or {}).items():
+        resp.headers[key] = value
+    return resp
+
+
+def wsgi_to_str(path):
+    """Decode a WSGI path (latin-1 str of raw bytes) as UTF-8, or raise."""
+    try:
+        return path.encode('latin-1').decode('utf-8')
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        raise HTTPError(400, 'path is not valid UTF-8')
+
+
+def split_path(path, minsegs, maxsegs, rest_with_last=False):
+    """Split '/a/b/c' into segments, validating the count.
+
+    With ``rest_with_last`` the last segment takes the rest of the path,
+    slashes included (object names). Missing segments are None. Raises
+    HTTPError(400) for a malformed path. ``path`` is already unquoted.
+    """
+    if not path.startswith('/'):
+        raise HTTPError(400, 'path must start with "/"')
+    if rest_with_last:
+        segs = path[1:].split('/', maxsegs - 1)
+    else:
+        segs = path[1:].split('/')
+        if len(segs) > maxsegs and segs[-1] == '' and len(segs) - 1 == \
+                maxsegs:
+            segs = segs[:-1]
+    count = len(segs)
+    if count < minsegs or count > maxsegs or \
+            any(not s for s in segs[:minsegs]) or \
+            (not rest_with_last and any(not s for s in segs[:-1])):
+        raise HTTPError(400, 'invalid path %r' % path)
+    segs += [None] * (maxsegs - count)
+    return segs
+
+
+def request_path(req):
+    """The request's path, percent-decoded and UTF-8-checked."""
+    return wsgi_to_str(unquote(req.environ.get('PATH_INFO', ''),
+                               encoding='latin-1'))
+
+
+def header_str(req, name, default=None):
+    """A request header as text (WSGI headers are latin-1 str)."""
+    value = req.headers.get(name)
+    return default if value is None else value

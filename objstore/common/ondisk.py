@@ -1,0 +1,69 @@
+"""Where things live on a storage device, and durable-write helpers.
+
+Objects, containers and accounts share one layout on a device:
+``<devices>/<device>/<datadir>/<partition>/<suffix>/<hash>/`` where
+``hash`` is the md5 hex of the salted path and ``suffix`` its last three
+hex digits (so one partition's directories group into 4096 suffixes, the
+unit the replicator compares).
+"""
+import errno
+import os
+
+from rings.ring import hash_path
+
+
+def name_hash(prefix, suffix, account, container=None, obj=None):
+    """Hex md5 of the salted path: the directory name of a resource."""
+    return hash_path(prefix, suffix, account, container, obj).hex()
+
+
+def storage_dir(devices, device, datadir, partition, hsh):
+    """The directory holding one resource's files."""
+    return os.path.join(devices, device, datadir, str(partition), hsh[-3:],
+                        hsh)
+
+
+def device_path(devices, device, mount_check):
+    """Path of a usable device, or None when missing or not mounted.
+
+    With mount_check the device must be a mount point, so a disk that
+    failed to mount never has data written into the root filesystem.
+    """
+    if not device or '/' in device or device in ('.', '..'):
+        return None
+    path = os.path.join(devices, device)
+    if mount_check:
+        return path if os.path.ismount(path) else None
+    return path if os.path.isdir(path) else None
+
+
+def fsync_dir(path):
+    """fsync a directory so a rename or create in it is durable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return
+        raise
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def makedirs_durable(path):
+    """mkdir -p, fsyncing each parent whose entry was created."""
+    missing = []
+    current = path
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory)
+        except FileExistsError:
+            pass
+        fsync_dir(os.path.dirname(directory))

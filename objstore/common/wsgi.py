@@ -1,0 +1,159 @@
+"""Running a WSGI app as a server: one listening socket, pre-forked workers.
+
+The parent binds the socket, forks ``workers`` children that all accept on
+it (the kernel spreads connections), restarts a child that dies, and on
+SIGTERM/SIGINT asks every child to stop: a child closes its listening
+socket, finishes the requests in flight and exits. ``workers = 0`` serves
+in the parent itself (handy for debugging).
+"""
+import logging
+import os
+import signal
+import sys
+import time
+
+from objstore.common import concurrency
+from objstore.common.config import ConfigError, read_conf
+
+log = logging.getLogger('objstore.wsgi')
+STOP_GRACE = 30.0
+
+
+def load_app_conf(path, section):
+    """The app's settings: [DEFAULT] merged under [<section>]."""
+    conf = read_conf(path)
+    if section not in conf:
+        raise ConfigError('%s: no [%s] section' % (path, section))
+    return conf[section]
+
+
+def int_conf(conf, key, default):
+    try:
+        return int(conf.get(key, default))
+    except (TypeError, ValueError):
+        raise ConfigError('%s must be an integer, got %r' % (key, conf[key]))
+
+
+def _serve(sock, app, log_name):
+    """Serve until the socket is closed; finish in-flight requests."""
+    stopping = []
+
+    def stop(signum, frame):
+        stopping.append(signum)
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        concurrency.wsgi_server(sock, app, log=_AccessLog(log_name),
+                                socket_timeout=60, max_size=1024)
+    except Exception:
+        if not stopping:
+            raise
+
+
+class _AccessLog:
+    """eventlet.wsgi writes access lines here; send them to logging."""
+
+    def __init__(self, name):
+        self.logger = logging.getLogger(name)
+
+    def write(self, data):
+        data = data.rstrip()
+        if data:
+            self.logger.info(data)
+
+    def info(self, msg, *args):
+        self.logger.info(msg, *args)
+
+    def debug(self, msg, *args):
+        self.logger.debug(msg, *args)
+
+    def error(self, msg, *args):
+        self.logger.error(msg, *args)
+
+
+def run_server(conf_path, section, app_factory, default_port):
+    """Console-script entry: load config, bind, fork workers, serve."""
+    concurrency.patch_all()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format='%(asctime)s ' + section + ' %(message)s')
+    try:
+        conf = load_app_conf(conf_path, section)
+        ip = conf.get('bind_ip', '127.0.0.1')
+        port = int_conf(conf, 'bind_port', default_port)
+        workers = int_conf(conf, 'workers', 1)
+        app = app_factory(conf)
+    except ConfigError as e:
+        sys.stderr.write('%s: %s\n' % (section, e))
+        return 2
+    try:
+        sock = concurrency.listen((ip, port), backlog=1024)
+    except OSError as e:
+        sys.stderr.write('%s: cannot listen on %s:%d: %s\n'
+                         % (section, ip, port, e.strerror))
+        return 2
+    log.info('%s listening on %s:%d with %d workers', section, ip,
+             sock.getsockname()[1], workers)
+    if workers <= 0:
+        _serve(sock, app, section)
+        return 0
+    return _supervise(sock, app, section, workers)
+
+
+def _supervise(sock, app, section, workers):
+    children = set()
+    stopping = []
+
+    def fork():
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            code = 0
+            try:
+                _serve(sock, app, section)
+            except BaseException:
+                logging.getLogger(section).exception('worker failed')
+                code = 1
+            finally:
+                os._exit(code)
+        children.add(pid)
+
+    def stop(signum, frame):
+        stopping.append(signum)
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in range(workers):
+        fork()
+    deadline = None
+    while children:
+        if stopping and deadline is None:
+            deadline = time.monotonic() + STOP_GRACE
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG if stopping else 0)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if pid == 0:
+            if time.monotonic() > deadline:
+                for child in children:
+                    os.kill(child, signal.SIGKILL)
+            time.sleep(0.05)
+            continue
+        children.discard(pid)
+        if not stopping:
+            log.warning('%s worker %d died; starting another', section, pid)
+            time.sleep(0.1)
+            fork()
+    sock.close()
+    return 0
