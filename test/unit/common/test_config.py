@@ -46,7 +46,7 @@ def test_missing_and_malformed_files_raise_config_error(tmp_path):
 def test_sample_config_parses():
     import os
     here = os.path.dirname(__file__)
-    sample = os.path.join(here, '..', '..', '..', '..', 'etc', 'objstore.conf')
+    sample = os.path.join(here, '..', '..', '..', 'etc', 'objstore.conf')
     conf = config.read_conf(sample)
     assert conf['hash']['path_suffix']
     assert 'backend_secret' in conf['cluster']
