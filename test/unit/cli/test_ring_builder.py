@@ -10,7 +10,7 @@ from objstore.cli.ring_builder import COMMANDS, main, ring_path_for
 from rings.builder import RingBuilder
 from rings.ring import Ring
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[3]
 
 DEVS = ['r1z1-10.0.0.1:6200/sdb1', 'r1z2-10.0.0.2:6200/sdb1',
         'r1z3-10.0.0.3:6200/sdb1_ssd', 'r1z4-10.0.0.4:6200/sdb1']
