@@ -11,9 +11,12 @@ with warnings.catch_warnings():
     # eventlet warns that it is in maintenance mode; the choice is made in
     # the design card and kept behind this module, so operators need not
     # read it on every start.
-    warnings.simplefilter('ignore', DeprecationWarning)
+    warnings.simplefilter('ignore')
     import eventlet
 import eventlet.greenpool
+import eventlet.greenthread
+import eventlet.hubs
+import eventlet.patcher
 import eventlet.queue
 import eventlet.tpool
 import eventlet.wsgi
@@ -26,6 +29,18 @@ GreenPool = eventlet.greenpool.GreenPool
 Queue = eventlet.queue.Queue
 listen = eventlet.listen
 wsgi_server = eventlet.wsgi.server
+kill = eventlet.greenthread.kill
+
+
+def write_from_signal_handler(fd, data):
+    """os.write as the OS does it: the patched one would try to switch
+    green threads, which a signal handler running in the hub must not."""
+    return eventlet.patcher.original('os').write(fd, data)
+
+
+def wait_readable(fd):
+    """Block this green thread (not the process) until ``fd`` is readable."""
+    eventlet.hubs.trampoline(fd, read=True)
 
 
 def run_in_thread(func, *args, **kwargs):

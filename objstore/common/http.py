@@ -89,12 +89,33 @@ def split_path(path, minsegs, maxsegs, rest_with_last=False):
 
 
 def request_path(req):
-    """The request's path, percent-decoded and UTF-8-checked."""
-    return wsgi_to_str(unquote(req.environ.get('PATH_INFO', ''),
-                               encoding='latin-1'))
+    """The request's path, percent-decoded and UTF-8-checked.
+
+    Decoded once: from the raw path when the server provides it
+    (eventlet's RAW_PATH_INFO), else PATH_INFO, which WSGI servers have
+    already decoded (decoding it again would turn a name holding '%41'
+    into 'A').
+    """
+    raw = req.environ.get('RAW_PATH_INFO')
+    if raw is not None:
+        return wsgi_to_str(unquote(raw, encoding='latin-1'))
+    return wsgi_to_str(req.environ.get('PATH_INFO', ''))
 
 
 def header_str(req, name, default=None):
     """A request header as text (WSGI headers are latin-1 str)."""
     value = req.headers.get(name)
     return default if value is None else value
+
+
+def best_offer(req, offers):
+    """The offer the Accept header ranks highest (earlier offer on ties).
+
+    No Accept header accepts the first offer; None when the header
+    accepts none of them (a 406); HTTPError(400) for a malformed header.
+    """
+    import webob.acceptparse
+    if isinstance(req.accept, webob.acceptparse.AcceptInvalidHeader):
+        raise HTTPError(400, 'invalid Accept header')
+    matches = req.accept.acceptable_offers(list(offers))
+    return matches[0][0] if matches else None

@@ -67,3 +67,33 @@ def makedirs_durable(path):
         except FileExistsError:
             pass
         fsync_dir(os.path.dirname(directory))
+
+
+def write_durably(path, data, tmp_dir):
+    """Write ``data`` (bytes) to ``path`` so it appears whole or not at all.
+
+    The temp file goes in ``tmp_dir`` (on the same device, so the rename
+    is atomic, and where startup cleanup finds leftovers of a crash); it
+    is fsync'd before the rename and the directory after it.
+    """
+    import tempfile
+    makedirs_durable(tmp_dir)
+    makedirs_durable(os.path.dirname(path))
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir, suffix='.tmp')
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+        os.close(fd)
+        fd = None
+        os.rename(tmp, path)
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(os.path.dirname(path))

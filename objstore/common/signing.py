@@ -9,6 +9,7 @@ network. Pure functions: no I/O.
 import hashlib
 import hmac
 import time
+from urllib.parse import quote
 
 SIGNATURE_HEADER = 'X-Backend-Signature'
 SIGN_TIME_HEADER = 'X-Backend-Sign-Time'
@@ -79,3 +80,30 @@ def verify(secret, method, path, headers, query='', now=None,
     if not hmac.compare_digest(expected, signature):
         return 'bad signature'
     return None
+
+
+def environ_headers(environ):
+    """A WSGI environ's request headers as {'X-Name': value}."""
+    headers = {k[5:].replace('_', '-').title(): v
+               for k, v in environ.items() if k.startswith('HTTP_')}
+    for key, name in (('CONTENT_LENGTH', 'Content-Length'),
+                      ('CONTENT_TYPE', 'Content-Type')):
+        if environ.get(key):
+            headers[name] = environ[key]
+    return headers
+
+
+def verify_environ(secret, environ, now=None, max_skew=MAX_SKEW):
+    """verify() for a WSGI request, against the path as it was sent.
+
+    The signed path is the raw (still percent-encoded) path the server
+    saw when it provides one (eventlet's RAW_PATH_INFO), else the decoded
+    PATH_INFO re-encoded the way backend.request encodes it.
+    """
+    wire = environ.get('RAW_PATH_INFO')
+    if wire is None:
+        raw = environ.get('PATH_INFO', '').encode('latin-1', 'replace')
+        wire = quote(raw, safe='/')
+    return verify(secret, environ.get('REQUEST_METHOD', ''), wire,
+                  environ_headers(environ), environ.get('QUERY_STRING', ''),
+                  now=now, max_skew=max_skew)

@@ -35,24 +35,41 @@ def int_conf(conf, key, default):
 
 
 def _serve(sock, app, log_name):
-    """Serve until the socket is closed; finish in-flight requests."""
-    stopping = []
+    """Serve until SIGTERM/SIGINT; then finish in-flight requests.
 
-    def stop(signum, frame):
-        stopping.append(signum)
+    The accept loop runs in its own green thread. A stop signal writes a
+    byte to a pipe the hub watches (a handler alone would not wake the hub
+    out of its poll); a green thread reading that pipe throws SystemExit
+    into the accept loop, which makes eventlet stop accepting, close idle
+    connections and wait for the requests still running.
+    """
+    server = concurrency.spawn(concurrency.wsgi_server, sock, app,
+                               log=_AccessLog(log_name), socket_timeout=60,
+                               max_size=1024)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+
+    def on_signal(signum, frame):
         try:
-            sock.close()
+            concurrency.write_from_signal_handler(wake_w, b'x')
         except OSError:
-            pass
+            pass  # pipe full: a stop is already on its way
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    def stopper():
+        concurrency.wait_readable(wake_r)
+        concurrency.kill(server, SystemExit)
+
+    concurrency.spawn(stopper)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
-        concurrency.wsgi_server(sock, app, log=_AccessLog(log_name),
-                                socket_timeout=60, max_size=1024)
-    except Exception:
-        if not stopping:
-            raise
+        server.wait()
+    except SystemExit:
+        pass
+    finally:
+        os.close(wake_r)
+        os.close(wake_w)
 
 
 class _AccessLog:
