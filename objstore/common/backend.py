@@ -10,6 +10,12 @@ from urllib.parse import quote
 from objstore.common import signing
 
 
+# An object may carry 90 user metadata items plus its system headers, more
+# than http.client's default limit of 100 response headers; a response the
+# API allows must still parse.
+http.client._MAXHEADERS = max(http.client._MAXHEADERS, 256)
+
+
 class BackendError(Exception):
     """The storage node could not be reached or did not answer in time."""
 

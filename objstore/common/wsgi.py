@@ -45,7 +45,7 @@ def _serve(sock, app, log_name):
     """
     server = concurrency.spawn(concurrency.wsgi_server, sock, app,
                                log=_AccessLog(log_name), socket_timeout=60,
-                               max_size=1024)
+                               max_size=1024, debug=False)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)

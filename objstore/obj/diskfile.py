@@ -1,0 +1,510 @@
+"""Objects on a device: write, read, delete, POST metadata, quarantine.
+
+Layout: ``<device>/objects/<part>/<suffix>/<hash>/<timestamp>.data|.ts|
+.meta`` (fileset.py decides which files count). A write goes to a temp
+file in ``<device>/tmp`` (same filesystem), is fsync'd with its metadata
+attached (metadata.py), renamed into the hash dir and the dir fsync'd —
+only then is it acknowledged. A half-written object is never visible: the
+rename is the commit. Readers keep the file open, so a concurrent newer
+write or cleanup never changes what a started GET sends.
+
+The blocking calls (open, commit, quarantine, reads) are meant to be run
+through the manager's ``run`` (concurrency.run_in_thread by default).
+"""
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import time
+import uuid
+
+from objstore.common import ondisk
+from objstore.common.concurrency import run_in_thread
+from objstore.common.timestamp import Timestamp
+from objstore.obj import fileset, hashes
+from objstore.obj import metadata as md
+
+DATADIR = 'objects'
+TMP_DIR = 'tmp'
+QUARANTINE_DIR = 'quarantined'
+CHUNK_SIZE = 65536
+log = logging.getLogger('objstore.obj.diskfile')
+
+# Metadata a POST replaces as a whole (absent from the POST = removed).
+POST_REPLACED_PREFIXES = ('x-object-meta-',)
+POST_REPLACED = frozenset((
+    'x-delete-at', 'content-disposition', 'content-encoding',
+    'x-object-manifest', 'cache-control', 'content-language', 'expires',
+    'x-robots-tag'))
+
+
+class DiskFileError(Exception):
+    """Base of the errors the object server turns into statuses."""
+
+
+class DeviceUnavailable(DiskFileError):
+    """The device is missing or not mounted (507)."""
+
+
+class DiskFileNoSpace(DiskFileError):
+    """Not enough free space beyond the reserve (507)."""
+
+
+class DiskFileConflict(DiskFileError):
+    """A write at or after this timestamp is already on disk (409)."""
+
+    def __init__(self, timestamp):
+        super().__init__('newer or equal timestamp %s on disk' % timestamp)
+        self.timestamp = timestamp
+
+
+class DiskFileNotExist(DiskFileError):
+    """No object (404). ``timestamp``: of the tombstone/expired object."""
+
+    def __init__(self, msg='object not found', timestamp=None):
+        super().__init__(msg)
+        self.timestamp = timestamp
+
+
+class DiskFileDeleted(DiskFileNotExist):
+    """The newest file is a tombstone."""
+
+
+class DiskFileExpired(DiskFileNotExist):
+    """X-Delete-At has passed."""
+
+    def __init__(self, timestamp, metadata):
+        super().__init__('object expired', timestamp)
+        self.metadata = metadata
+
+
+class DiskFileQuarantined(DiskFileNotExist):
+    """The object was damaged and has been moved to quarantine."""
+
+
+def parse_reserve(value):
+    """'1024' (bytes) or '5%' -> (bytes, percent); ValueError if bad."""
+    text = str(value or '0').strip()
+    try:
+        if text.endswith('%'):
+            pct = float(text[:-1])
+            if 0 <= pct <= 100:
+                return 0, pct
+        elif int(text) >= 0:
+            return int(text), 0.0
+    except ValueError:
+        pass
+    raise ValueError('fallocate_reserve must be bytes or 0-100%%, not %r'
+                     % text)
+
+
+def is_post_replaced(key):
+    lkey = key.lower()
+    return lkey in POST_REPLACED or lkey.startswith(POST_REPLACED_PREFIXES)
+
+
+def merge_post_metadata(data_meta, post_meta):
+    """The metadata a client sees: the data's, with the POST's on top."""
+    merged = {k: v for k, v in data_meta.items() if not is_post_replaced(k)}
+    for key, value in post_meta.items():
+        if key != 'name':
+            merged[key] = value
+    return merged
+
+
+class DiskFileManager:
+    """Settings shared by every DiskFile of one server."""
+
+    def __init__(self, devices, mount_check=True, hash_prefix=b'',
+                 hash_suffix=b'', fallocate_reserve='0',
+                 reclaim_age=fileset.DEFAULT_RECLAIM_AGE, run=run_in_thread):
+        self.devices = devices
+        self.mount_check = mount_check
+        self.hash_prefix = hash_prefix
+        self.hash_suffix = hash_suffix
+        self.reserve = parse_reserve(fallocate_reserve)
+        self.reclaim_age = reclaim_age
+        self.run = run
+
+    def device_path(self, device):
+        return ondisk.device_path(self.devices, device, self.mount_check)
+
+    def get_diskfile(self, device, partition, account, container, obj):
+        path = self.device_path(device)
+        if path is None:
+            raise DeviceUnavailable(device)
+        return DiskFile(self, path, partition, account, container, obj)
+
+    def partition_dir(self, device_path, partition):
+        return os.path.join(device_path, DATADIR, str(partition))
+
+    def check_space(self, device_path, size):
+        """Raise DiskFileNoSpace when ``size`` more bytes eat the reserve."""
+        st = os.statvfs(device_path)
+        free = st.f_bavail * st.f_frsize - (size or 0)
+        reserve_bytes, reserve_pct = self.reserve
+        if free < reserve_bytes:
+            raise DiskFileNoSpace('free space below reserve')
+        if reserve_pct and st.f_blocks and \
+                free * 100.0 / (st.f_blocks * st.f_frsize) < reserve_pct:
+            raise DiskFileNoSpace('free space below reserve')
+
+    def get_hashes(self, device, partition, recalculate=()):
+        """Suffix hashes of a partition (blocking)."""
+        path = self.device_path(device)
+        if path is None:
+            raise DeviceUnavailable(device)
+        return hashes.get_hashes(self.partition_dir(path, partition),
+                                 recalculate, self.reclaim_age)
+
+    def clean_tmp(self, before):
+        """Remove temp files left by a crash, on every device.
+
+        A file goes when it was last changed before ``before`` (this
+        process's start) and no live writer holds its lock, so uploads
+        in flight in another process on the same devices are spared.
+        Returns how many were removed. Runs before workers fork: plain
+        blocking calls, no thread pool.
+        """
+        removed = 0
+        try:
+            devices = os.listdir(self.devices)
+        except OSError:
+            return 0
+        for device in devices:
+            path = self.device_path(device)
+            if path is None:
+                continue
+            tmp = os.path.join(path, TMP_DIR)
+            for name in fileset.list_dir(tmp):
+                removed += _remove_if_stale(os.path.join(tmp, name), before)
+        return removed
+
+
+def _remove_if_stale(path, before):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return 0
+    try:
+        if not os.path.isfile(path) or os.fstat(fd).st_mtime >= before:
+            return 0
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return 0  # a live writer holds it
+        os.unlink(path)
+        return 1
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
+
+
+class DiskFile:
+    """One object on one device: /<account>/<container>/<object>."""
+
+    def __init__(self, mgr, device_path, partition, account, container, obj):
+        self.mgr = mgr
+        self.device_path = device_path
+        self.partition = partition
+        self.name = '/%s/%s/%s' % (account, container, obj)
+        self.hash = ondisk.name_hash(mgr.hash_prefix, mgr.hash_suffix,
+                                     account, container, obj)
+        self.suffix = self.hash[-3:]
+        self.partition_dir = mgr.partition_dir(device_path, partition)
+        self.hash_dir = os.path.join(self.partition_dir, self.suffix,
+                                     self.hash)
+        self.metadata = None
+        self.data_timestamp = None
+        self.timestamp = None
+        self.content_length = None
+        self.etag = None
+        self._fd = None
+
+    # -- reading -----------------------------------------------------------
+
+    def current(self):
+        """FileSet of the hash dir as it is now (no cleanup)."""
+        return fileset.resolve(fileset.list_dir(self.hash_dir),
+                               reclaim_age=self.mgr.reclaim_age)
+
+    def open(self, now=None):
+        """Load the newest state; raise DiskFileNotExist and kin.
+
+        Blocking. On success the data file stays open for reader()
+        until close().
+        """
+        now = time.time() if now is None else now
+        for _ in range(3):
+            current = self.current()
+            if current.tombstone:
+                raise DiskFileDeleted('object deleted', Timestamp(
+                    fileset.parse_name(current.tombstone)[0]))
+            if current.data is None:
+                raise DiskFileNotExist()
+            try:
+                fd = os.open(os.path.join(self.hash_dir, current.data),
+                             os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # replaced while we looked; look again
+            break
+        else:
+            raise DiskFileNotExist()
+        try:
+            data_meta = self._check_data(fd, current.data)
+            merged = data_meta
+            if current.meta:
+                post = self._read_meta_file(current.meta)
+                if post is not None:
+                    merged = merge_post_metadata(data_meta, post)
+        except md.MetadataError as e:
+            os.close(fd)
+            self.quarantine(str(e))
+            raise DiskFileQuarantined(str(e))
+        except BaseException:
+            os.close(fd)
+            raise
+        self.data_timestamp = Timestamp(data_meta['X-Timestamp'])
+        self.timestamp = Timestamp(merged['X-Timestamp'])
+        delete_at = merged.get('X-Delete-At')
+        if delete_at is not None and _int_or_none(delete_at) is not None \
+                and int(delete_at) <= now:
+            os.close(fd)
+            raise DiskFileExpired(self.timestamp, merged)
+        self._fd = fd
+        self.metadata = merged
+        self.content_length = int(data_meta['Content-Length'])
+        self.etag = data_meta['ETag']
+        return self
+
+    def _check_data(self, fd, name):
+        meta, tail = md.read_metadata(fd)
+        for key in ('name', 'X-Timestamp', 'Content-Length', 'ETag'):
+            if key not in meta:
+                raise md.MetadataError('metadata lacks %s' % key)
+        if meta['name'] != self.name:
+            raise DiskFileNotExist('hash collision: %r' % meta['name'])
+        try:
+            length = int(meta['Content-Length'])
+            file_ts = fileset.parse_name(name)[0]
+            if Timestamp(meta['X-Timestamp']) != file_ts:
+                raise ValueError('timestamp differs from file name')
+        except (TypeError, ValueError) as e:
+            raise md.MetadataError('bad metadata: %s' % e)
+        size = os.fstat(fd).st_size
+        if size != length + tail:
+            raise md.MetadataError('file size %d, metadata says %d'
+                                   % (size - tail, length))
+        return meta
+
+    def _read_meta_file(self, name):
+        try:
+            meta, _ = md.read_metadata_path(os.path.join(self.hash_dir,
+                                                         name))
+        except FileNotFoundError:
+            return None
+        if 'X-Timestamp' not in meta:
+            raise md.MetadataError('.meta lacks X-Timestamp')
+        return meta
+
+    def reader(self, start=0, stop=None, verify=False):
+        """Chunks of content [start, stop).
+
+        With ``verify`` (a whole-object read) the MD5 is checked against
+        the ETag before the last chunk is given out: on a mismatch the
+        object is quarantined and DiskFileQuarantined raised, so a client
+        never receives the complete bad object.
+        """
+        run = self.mgr.run
+        fd = self._fd
+        stop = self.content_length if stop is None else stop
+        if not verify:
+            pos = start
+            while pos < stop:
+                chunk = run(os.pread, fd, min(CHUNK_SIZE, stop - pos), pos)
+                if not chunk:
+                    raise DiskFileError('short read of %s' % self.name)
+                pos += len(chunk)
+                yield chunk
+            return
+        md5 = hashlib.md5(usedforsecurity=False)
+        held = None
+        pos = 0
+        size = self.content_length
+        while pos < size:
+            chunk = run(os.pread, fd, min(CHUNK_SIZE, size - pos), pos)
+            if not chunk:
+                break
+            md5.update(chunk)
+            pos += len(chunk)
+            if held is not None:
+                yield held
+            held = chunk
+        if pos != size or md5.hexdigest() != self.etag:
+            reason = 'content does not match ETag %s' % self.etag
+            run(self.quarantine, reason)
+            raise DiskFileQuarantined(reason)
+        if held is not None:
+            yield held
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    # -- writing -----------------------------------------------------------
+
+    def writer(self, size=None):
+        """A DiskFileWriter for new content (blocking: fallocate)."""
+        return DiskFileWriter(self, size)
+
+    def check_conflict(self, timestamp, ext):
+        """Raise DiskFileConflict if ``timestamp`` is not the newest."""
+        current = self.current()
+        names = [current.data, current.tombstone]
+        if ext == fileset.META:
+            names.append(current.meta)
+        for name in names:
+            if name:
+                existing = fileset.parse_name(name)[0]
+                if existing >= timestamp:
+                    raise DiskFileConflict(existing)
+
+    def write_tombstone(self, timestamp):
+        """Commit a .ts (blocking)."""
+        self._write_empty(timestamp, fileset.TOMBSTONE, {})
+
+    def write_meta(self, timestamp, metadata):
+        """Commit a .meta holding POSTed metadata (blocking)."""
+        self._write_empty(timestamp, fileset.META, metadata)
+
+    def _write_empty(self, timestamp, ext, metadata):
+        timestamp = Timestamp(timestamp)
+        meta = dict(metadata, name=self.name,
+                    **{'X-Timestamp': timestamp.internal})
+        writer = DiskFileWriter(self, None, check_space=False)
+        try:
+            writer.commit(timestamp, meta, ext)
+        finally:
+            writer.close()
+
+    def quarantine(self, reason):
+        """Move the hash dir to <device>/quarantined/objects/ (blocking)."""
+        qdir = os.path.join(self.device_path, QUARANTINE_DIR, DATADIR)
+        ondisk.makedirs_durable(qdir)
+        dest = os.path.join(qdir, self.hash)
+        if os.path.exists(dest):
+            dest += '-' + uuid.uuid4().hex
+        try:
+            os.rename(self.hash_dir, dest)
+        except FileNotFoundError:
+            return None
+        ondisk.fsync_dir(qdir)
+        hashes.invalidate(self.partition_dir, self.suffix)
+        log.warning('quarantined %s to %s: %s', self.hash_dir, dest, reason)
+        return dest
+
+
+class DiskFileWriter:
+    """A temp file in <device>/tmp that becomes the object on commit().
+
+    The temp file is flock'd while open, so startup cleanup can tell a
+    live upload from a crash's leftover.
+    """
+
+    def __init__(self, diskfile, size=None, check_space=True):
+        self.df = diskfile
+        tmp_dir = os.path.join(diskfile.device_path, TMP_DIR)
+        if not os.path.isdir(tmp_dir):
+            ondisk.makedirs_durable(tmp_dir)
+        self.tmp_path = os.path.join(tmp_dir, '%s-%s.tmp' % (
+            diskfile.hash, uuid.uuid4().hex))
+        self.fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT |
+                          os.O_EXCL | os.O_CLOEXEC, 0o644)
+        self.committed = False
+        self.upload_size = 0
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if check_space:
+                diskfile.mgr.check_space(diskfile.device_path, size)
+            if size:
+                try:
+                    os.posix_fallocate(self.fd, 0, size)
+                except OSError as e:
+                    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise DiskFileNoSpace('cannot allocate %d bytes'
+                                              % size)
+                    if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                        raise
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def etag(self):
+        return self._md5.hexdigest()
+
+    def write(self, chunk):
+        """Append a chunk (page cache write; the fsync is in commit)."""
+        self._md5.update(chunk)
+        view = memoryview(chunk)
+        try:
+            while view:
+                written = os.pwrite(self.fd, view, self.upload_size)
+                self.upload_size += written
+                view = view[written:]
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFileNoSpace('disk full')
+            raise
+
+    def commit(self, timestamp, metadata, ext=fileset.DATA):
+        """Make the temp file the object's ``<timestamp><ext>`` (blocking).
+
+        Raises DiskFileConflict when a newer (or equal) file is there.
+        """
+        df = self.df
+        timestamp = Timestamp(timestamp)
+        fd = self.fd
+        if os.fstat(fd).st_size != self.upload_size:
+            os.ftruncate(fd, self.upload_size)
+        md.write_metadata(fd, metadata, offset=self.upload_size)
+        os.fsync(fd)
+        # mark the suffix stale before the rename: a crash in between
+        # costs a needless rehash, never a missed change
+        hashes.invalidate(df.partition_dir, df.suffix)
+        target = os.path.join(df.hash_dir, fileset.file_name(timestamp, ext))
+        for attempt in range(3):
+            ondisk.makedirs_durable(df.hash_dir)
+            df.check_conflict(timestamp, ext)
+            try:
+                os.rename(self.tmp_path, target)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+                # cleanup removed the empty hash dir under us; again
+        self.committed = True
+        ondisk.fsync_dir(df.hash_dir)
+        fileset.cleanup_dir(df.hash_dir, df.mgr.reclaim_age)
+
+    def close(self):
+        """Release the temp file; remove it unless committed."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if not self.committed:
+            try:
+                os.unlink(self.tmp_path)
+            except FileNotFoundError:
+                pass
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,129 @@
+"""Per-partition suffix hashes: what the replicator compares between nodes.
+
+Each suffix directory of a partition gets an md5 over the names of the
+files that count in it (after cleanup). The hashes are cached in
+``<partition>/hashes.msgpack`` (suffix -> hex hash, or None when it must be
+recomputed). Every write appends its suffix to ``hashes.invalid`` — a cheap
+append under the partition lock instead of rewriting the cache on every
+PUT — and get_hashes() folds those in, recomputes what is stale and saves
+the cache again. A missing or damaged cache means: rescan everything.
+"""
+import fcntl
+import hashlib
+import os
+from contextlib import contextmanager
+
+import msgpack
+
+from objstore.obj import fileset
+
+HASHES_FILE = 'hashes.msgpack'
+INVALID_FILE = 'hashes.invalid'
+LOCK_FILE = '.lock'
+
+
+@contextmanager
+def partition_lock(partition_dir):
+    """An exclusive flock on the partition (blocks; call from a thread)."""
+    os.makedirs(partition_dir, exist_ok=True)
+    fd = os.open(os.path.join(partition_dir, LOCK_FILE),
+                 os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def is_suffix(name):
+    return len(name) == 3 and all(c in '0123456789abcdef' for c in name)
+
+
+def invalidate(partition_dir, suffix):
+    """Mark ``suffix`` of the partition as changed."""
+    with partition_lock(partition_dir):
+        with open(os.path.join(partition_dir, INVALID_FILE), 'a') as f:
+            f.write(suffix + '\n')
+
+
+def hash_suffix(suffix_dir, reclaim_age=fileset.DEFAULT_RECLAIM_AGE):
+    """md5 hex over the hash dirs and their current files; None if empty.
+
+    Cleans each hash dir first so obsolete files never count; removes
+    the suffix dir when nothing is left in it.
+    """
+    md5 = hashlib.md5(usedforsecurity=False)
+    found = False
+    for hsh in sorted(fileset.list_dir(suffix_dir)):
+        path = os.path.join(suffix_dir, hsh)
+        if not os.path.isdir(path):
+            continue
+        fileset.cleanup_dir(path, reclaim_age)
+        names = sorted(fileset.list_dir(path))
+        for name in names:
+            md5.update(('%s/%s\n' % (hsh, name)).encode('utf-8'))
+            found = True
+    if not found:
+        try:
+            os.rmdir(suffix_dir)
+        except OSError:
+            pass
+        return None
+    return md5.hexdigest()
+
+
+def _load(partition_dir):
+    try:
+        with open(os.path.join(partition_dir, HASHES_FILE), 'rb') as f:
+            value = msgpack.unpackb(f.read(), raw=False)
+        if isinstance(value, dict):
+            return value
+    except (OSError, ValueError, msgpack.UnpackException):
+        pass
+    return None
+
+
+def _save(partition_dir, hashes):
+    path = os.path.join(partition_dir, HASHES_FILE)
+    tmp = path + '.tmp'
+    with open(tmp, 'wb') as f:
+        f.write(msgpack.packb(hashes, use_bin_type=True))
+    os.replace(tmp, path)
+
+
+def get_hashes(partition_dir, recalculate=(),
+               reclaim_age=fileset.DEFAULT_RECLAIM_AGE):
+    """{suffix: hex hash} for the partition, recomputing what is stale.
+
+    ``recalculate``: suffixes to recompute even when cached (the
+    replicator names those it just pushed to). Blocks on the partition
+    lock and on disk: call it from a thread.
+    """
+    if not os.path.isdir(partition_dir):
+        return {}
+    with partition_lock(partition_dir):
+        hashes = _load(partition_dir)
+        if hashes is None:
+            hashes = {name: None for name in os.listdir(partition_dir)
+                      if is_suffix(name)}
+        invalid_path = os.path.join(partition_dir, INVALID_FILE)
+        try:
+            with open(invalid_path) as f:
+                stale = f.read().split()
+        except FileNotFoundError:
+            stale = []
+        for suffix in list(stale) + list(recalculate):
+            if is_suffix(suffix):
+                hashes[suffix] = None
+        for suffix in [s for s, h in hashes.items() if h is None]:
+            value = hash_suffix(os.path.join(partition_dir, suffix),
+                                reclaim_age)
+            if value is None:
+                del hashes[suffix]
+            else:
+                hashes[suffix] = value
+        _save(partition_dir, hashes)
+        if stale:
+            with open(invalid_path, 'w'):
+                pass
+    return hashes

@@ -1,0 +1,316 @@
+"""DiskFile on real temp directories: real xattrs, real fsync, real renames."""
+import hashlib
+import os
+import time
+
+import pytest
+import xattr
+
+from objstore.common.timestamp import Timestamp
+from objstore.obj import diskfile, fileset, hashes
+from objstore.obj import metadata as md
+from objstore.obj.diskfile import (DiskFileConflict, DiskFileDeleted,
+                                   DiskFileExpired, DiskFileNoSpace,
+                                   DiskFileNotExist, DiskFileQuarantined)
+
+
+@pytest.fixture
+def mgr(tmp_path):
+    (tmp_path / 'sda').mkdir()
+    return diskfile.DiskFileManager(str(tmp_path), mount_check=False,
+                                    hash_prefix=b'pre', hash_suffix=b'suf')
+
+
+def ts(offset=0.0):
+    return Timestamp(time.time() + offset)
+
+
+def put(mgr, body, timestamp, obj='o', extra=None, chunk=65536):
+    df = mgr.get_diskfile('sda', 7, 'a', 'c', obj)
+    writer = df.writer(len(body))
+    try:
+        for i in range(0, len(body), chunk):
+            writer.write(body[i:i + chunk])
+        meta = {'name': df.name, 'X-Timestamp': timestamp.internal,
+                'Content-Type': 'a/b', 'Content-Length': writer.upload_size,
+                'ETag': writer.etag}
+        meta.update(extra or {})
+        writer.commit(timestamp, meta)
+    finally:
+        writer.close()
+    return df
+
+
+def read(mgr, obj='o', **kw):
+    df = mgr.get_diskfile('sda', 7, 'a', 'c', obj).open()
+    try:
+        return b''.join(df.reader(**kw)), df
+    finally:
+        df.close()
+
+
+def object_files(df):
+    return sorted(os.listdir(df.hash_dir))
+
+
+def test_write_then_read(mgr):
+    body = os.urandom(200001)
+    t = ts()
+    df = put(mgr, body, t, extra={'X-Object-Meta-A': 'b'})
+    assert object_files(df) == [t.internal + '.data']
+    assert df.hash_dir.endswith('/sda/objects/7/%s/%s'
+                                % (df.hash[-3:], df.hash))
+    got, opened = read(mgr)
+    assert got == body
+    assert opened.etag == hashlib.md5(body).hexdigest()
+    assert opened.content_length == len(body)
+    assert opened.metadata['X-Object-Meta-A'] == 'b'
+    assert opened.timestamp == t and opened.data_timestamp == t
+    assert read(mgr, start=10, stop=70000)[0] == body[10:70000]
+    assert read(mgr, verify=True)[0] == body
+    # the temp file is gone and metadata is in the xattr
+    assert os.listdir(os.path.join(mgr.devices, 'sda', 'tmp')) == []
+    path = os.path.join(df.hash_dir, t.internal + '.data')
+    assert xattr.getxattr(path, md.XATTR_KEY)
+    assert os.path.getsize(path) == len(body)
+
+
+def test_not_there(mgr):
+    with pytest.raises(DiskFileNotExist) as e:
+        mgr.get_diskfile('sda', 7, 'a', 'c', 'o').open()
+    assert e.value.timestamp is None
+    with pytest.raises(diskfile.DeviceUnavailable):
+        mgr.get_diskfile('sdz', 7, 'a', 'c', 'o')
+
+
+def test_newest_wins_and_old_files_are_cleaned(mgr):
+    t1, t2 = ts(-10), ts(-5)
+    put(mgr, b'two', t2)
+    with pytest.raises(DiskFileConflict) as e:
+        put(mgr, b'one', t1)
+    assert e.value.timestamp == t2
+    with pytest.raises(DiskFileConflict):
+        put(mgr, b'same', t2)
+    assert read(mgr)[0] == b'two'
+    t3 = ts()
+    df = put(mgr, b'three', t3)
+    assert read(mgr)[0] == b'three'
+    assert object_files(df) == [t3.internal + '.data']
+    # a refused write leaves no temp file behind
+    assert os.listdir(os.path.join(mgr.devices, 'sda', 'tmp')) == []
+
+
+def test_an_open_reader_keeps_its_version(mgr):
+    put(mgr, b'old' * 1000, ts(-5))
+    df = mgr.get_diskfile('sda', 7, 'a', 'c', 'o').open()
+    put(mgr, b'new', ts())
+    assert b''.join(df.reader()) == b'old' * 1000
+    df.close()
+    assert read(mgr)[0] == b'new'
+
+
+def test_tombstone_hides_data(mgr):
+    t1, t2 = ts(-5), ts()
+    df = put(mgr, b'x', t1)
+    df.write_tombstone(t2)
+    with pytest.raises(DiskFileDeleted) as e:
+        df.open()
+    assert e.value.timestamp == t2
+    assert object_files(df) == [t2.internal + '.ts']
+    with pytest.raises(DiskFileConflict):
+        put(mgr, b'late', t1)
+    with pytest.raises(DiskFileConflict):
+        df.write_tombstone(t1)
+    t3 = ts(1)
+    put(mgr, b'back', t3)
+    assert read(mgr)[0] == b'back'
+    assert object_files(df) == [t3.internal + '.data']
+
+
+def test_meta_replaces_user_metadata(mgr):
+    t1, t2 = ts(-5), ts()
+    df = put(mgr, b'body', t1, extra={'X-Object-Meta-A': '1',
+                                      'X-Delete-At': str(int(time.time())
+                                                         + 999),
+                                      'X-Object-Sysmeta-S': 'keep'})
+    df.write_meta(t2, {'X-Object-Meta-B': '2', 'Content-Type': 'new/type'})
+    got, opened = read(mgr)
+    assert got == b'body'
+    meta = opened.metadata
+    assert meta['X-Object-Meta-B'] == '2' and 'X-Object-Meta-A' not in meta
+    assert 'X-Delete-At' not in meta
+    assert meta['Content-Type'] == 'new/type'
+    assert meta['X-Object-Sysmeta-S'] == 'keep'
+    assert opened.timestamp == t2 and opened.data_timestamp == t1
+    assert sorted(object_files(df)) == [t1.internal + '.data',
+                                        t2.internal + '.meta']
+    with pytest.raises(DiskFileConflict):
+        df.write_meta(t2, {})
+    t3 = ts(1)
+    df.write_meta(t3, {'X-Object-Meta-C': '3'})
+    assert object_files(df) == [t1.internal + '.data', t3.internal + '.meta']
+    # a newer PUT makes the old .meta obsolete
+    t4 = ts(2)
+    put(mgr, b'fresh', t4)
+    assert object_files(df) == [t4.internal + '.data']
+    assert 'X-Object-Meta-C' not in read(mgr)[1].metadata
+
+
+def test_expired_objects_read_as_missing(mgr):
+    when = int(time.time()) + 100
+    put(mgr, b'x', ts(), extra={'X-Delete-At': str(when)})
+    df = mgr.get_diskfile('sda', 7, 'a', 'c', 'o')
+    df.open(now=when - 1)
+    df.close()
+    with pytest.raises(DiskFileExpired) as e:
+        df.open(now=when)
+    assert e.value.timestamp is not None
+
+
+def test_maximal_metadata_overflows_into_the_file(mgr):
+    """90 items, 4096 bytes of user metadata, a 1024-byte name."""
+    obj = 'o' * 1024
+    extra = {'X-Object-Meta-%02d' % i: 'v' * 43 for i in range(90)}
+    extra['X-Object-Meta-89'] = 'v' * (4096 - 90 * 2 - 89 * 43)
+    assert sum(len(k) - 14 + len(v) for k, v in extra.items()) == 4096
+    body = os.urandom(100000)
+    t = ts()
+    df = put(mgr, body, t, obj=obj, extra=extra)
+    path = os.path.join(df.hash_dir, t.internal + '.data')
+    assert os.path.getsize(path) > len(body)  # the tail holds metadata
+    got, opened = read(mgr, obj=obj, verify=True)
+    assert got == body
+    assert {k: opened.metadata[k] for k in extra} == extra
+    assert read(mgr, obj=obj, start=99990)[0] == body[99990:]
+    # a .meta with as much metadata overflows the same way
+    t2 = ts(1)
+    df.write_meta(t2, extra)
+    assert os.path.getsize(os.path.join(df.hash_dir,
+                                        t2.internal + '.meta')) > 4096
+    assert read(mgr, obj=obj)[1].metadata['X-Object-Meta-00'] == 'v' * 43
+
+
+def test_corrupt_content_is_quarantined_before_the_last_chunk(mgr):
+    body = os.urandom(3 * 65536 + 5)
+    t = ts()
+    df = put(mgr, body, t)
+    path = os.path.join(df.hash_dir, t.internal + '.data')
+    with open(path, 'r+b') as f:
+        f.seek(70000)
+        f.write(b'\x00' if body[70000] else b'\x01')
+    opened = mgr.get_diskfile('sda', 7, 'a', 'c', 'o').open()
+    got = []
+    with pytest.raises(DiskFileQuarantined):
+        for chunk in opened.reader(verify=True):
+            got.append(chunk)
+    opened.close()
+    assert sum(map(len, got)) < len(body)  # never the whole object
+    qdir = os.path.join(mgr.devices, 'sda', 'quarantined', 'objects',
+                        df.hash)
+    assert os.listdir(qdir) == [t.internal + '.data']
+    assert not os.path.exists(df.hash_dir)
+    with pytest.raises(DiskFileNotExist):
+        df.open()
+
+
+@pytest.mark.parametrize('damage', ['drop-xattr', 'garbage-xattr',
+                                    'truncate', 'wrong-name'])
+def test_unreadable_metadata_is_quarantined(mgr, damage):
+    t = ts()
+    df = put(mgr, b'hello world', t)
+    path = os.path.join(df.hash_dir, t.internal + '.data')
+    if damage == 'drop-xattr':
+        xattr.removexattr(path, md.XATTR_KEY)
+    elif damage == 'garbage-xattr':
+        xattr.setxattr(path, md.XATTR_KEY, b'\xc1\xc1\xc1')
+    elif damage == 'truncate':
+        os.truncate(path, 5)
+    else:
+        os.rename(path, os.path.join(df.hash_dir, ts(1).internal + '.data'))
+    with pytest.raises(DiskFileQuarantined):
+        df.open()
+    assert os.path.isdir(os.path.join(mgr.devices, 'sda', 'quarantined',
+                                      'objects', df.hash))
+
+
+def test_quarantine_twice_keeps_both(mgr):
+    for _ in range(2):
+        df = put(mgr, b'x', ts())
+        df.quarantine('test')
+    qdir = os.path.join(mgr.devices, 'sda', 'quarantined', 'objects')
+    assert len(os.listdir(qdir)) == 2
+
+
+def test_writes_invalidate_the_suffix_hash(mgr):
+    df = put(mgr, b'x', ts(-5))
+    first = mgr.get_hashes('sda', 7)
+    assert list(first) == [df.suffix]
+    assert mgr.get_hashes('sda', 7) == first
+    df.write_tombstone(ts())
+    assert open(os.path.join(df.partition_dir,
+                             hashes.INVALID_FILE)).read() == df.suffix + '\n'
+    second = mgr.get_hashes('sda', 7)
+    assert second[df.suffix] != first[df.suffix]
+
+
+def test_reserve_and_fallocate(tmp_path):
+    (tmp_path / 'sda').mkdir()
+    full = diskfile.DiskFileManager(str(tmp_path), mount_check=False,
+                                    fallocate_reserve='100%')
+    df = full.get_diskfile('sda', 1, 'a', 'c', 'o')
+    with pytest.raises(DiskFileNoSpace):
+        df.writer(10)
+    st = os.statvfs(str(tmp_path))
+    free = st.f_bavail * st.f_frsize
+    huge = diskfile.DiskFileManager(str(tmp_path), mount_check=False,
+                                    fallocate_reserve=str(free // 2))
+    with pytest.raises(DiskFileNoSpace):
+        huge.get_diskfile('sda', 1, 'a', 'c', 'o').writer(free)
+    assert os.listdir(str(tmp_path / 'sda' / 'tmp')) == []
+    ok = diskfile.DiskFileManager(str(tmp_path), mount_check=False,
+                                  fallocate_reserve='1')
+    writer = ok.get_diskfile('sda', 1, 'a', 'c', 'o').writer(1 << 20)
+    try:
+        assert os.fstat(writer.fd).st_blocks * 512 >= 1 << 20
+    finally:
+        writer.close()
+
+
+def test_parse_reserve():
+    assert diskfile.parse_reserve('5%') == (0, 5.0)
+    assert diskfile.parse_reserve('1024') == (1024, 0.0)
+    for bad in ('-1', 'lots', '120%'):
+        with pytest.raises(ValueError):
+            diskfile.parse_reserve(bad)
+
+
+def test_clean_tmp_spares_live_writers(mgr):
+    df = mgr.get_diskfile('sda', 1, 'a', 'c', 'o')
+    live = df.writer(None)
+    live.write(b'in flight')
+    tmp = os.path.join(mgr.devices, 'sda', 'tmp')
+    stale = os.path.join(tmp, 'leftover.tmp')
+    with open(stale, 'wb') as f:
+        f.write(b'crashed')
+    future = time.time() + 60
+    assert mgr.clean_tmp(future) == 1
+    assert os.listdir(tmp) == [os.path.basename(live.tmp_path)]
+    # files changed after the start are spared too
+    with open(stale, 'wb') as f:
+        f.write(b'new')
+    assert mgr.clean_tmp(time.time() - 60) == 0
+    live.close()
+    assert mgr.clean_tmp(future) == 1
+    assert os.listdir(tmp) == []
+
+
+def test_commit_survives_cleanup_removing_the_hash_dir(mgr):
+    """A tombstone reclaim may rmdir the hash dir between makedirs and
+    rename; commit tries again."""
+    df = mgr.get_diskfile('sda', 7, 'a', 'c', 'o')
+    old = Timestamp(time.time() - 10 * 24 * 3600)
+    df.write_tombstone(old)
+    assert fileset.cleanup_dir(df.hash_dir).tombstone is None
+    assert not os.path.exists(df.hash_dir)
+    put(mgr, b'again', ts())
+    assert read(mgr)[0] == b'again'

@@ -1,0 +1,85 @@
+"""The object server's WSGI app in-process (real dirs, real signing).
+
+The HTTP behaviour through a real socket is in
+test/functional/test_object_server.py; this covers the app factory and
+request handling that needs no socket.
+"""
+import os
+import time
+from urllib.parse import quote
+
+import pytest
+
+from objstore.common import signing
+from objstore.common.config import ConfigError
+from objstore.common.http import Request
+from objstore.common.timestamp import Timestamp
+from objstore.obj import server
+
+
+@pytest.fixture
+def devices(tmp_path):
+    (tmp_path / 'srv' / 'sda').mkdir(parents=True)
+    return str(tmp_path / 'srv')
+
+
+def make_app(devices, **conf):
+    return server.app_factory(dict({'devices': devices,
+                                    'mount_check': 'false'}, **conf))
+
+
+def call(app, secret, method, path, headers=None, body=b''):
+    headers = dict(headers or {})
+    if body:
+        headers['Content-Length'] = str(len(body))
+    wire = quote(path, safe='/')
+    signed = signing.sign(secret, method, wire, headers)
+    req = Request.blank(wire, method=method, headers=signed)
+    req.environ['RAW_PATH_INFO'] = wire
+    if body:
+        req.body = body
+    return req.get_response(app)
+
+
+def test_factory_removes_stale_temp_files(devices, cluster_conf):
+    tmp = os.path.join(devices, 'sda', 'tmp')
+    os.makedirs(tmp)
+    stale = os.path.join(tmp, 'x.tmp')
+    open(stale, 'wb').close()
+    old = time.time() - 10
+    os.utime(stale, (old, old))
+    make_app(devices)
+    assert os.listdir(tmp) == []
+
+
+def test_bad_settings_are_config_errors(devices, cluster_conf):
+    with pytest.raises(ConfigError, match='fallocate_reserve'):
+        make_app(devices, fallocate_reserve='lots')
+    with pytest.raises(ConfigError):
+        make_app(devices, container_update_timeout='soon')
+
+
+def test_put_get_in_process(devices, cluster_conf):
+    app = make_app(devices)
+    secret = cluster_conf['secret']
+    resp = call(app, secret, 'PUT', '/sda/0/a/c/o', {
+        'X-Timestamp': Timestamp.now().internal, 'Content-Type': 'a/b'},
+        b'hello')
+    assert resp.status_int == 201
+    resp = call(app, secret, 'GET', '/sda/0/a/c/o')
+    assert resp.status_int == 200 and resp.body == b'hello'
+
+
+def test_unknown_method_is_405_with_allow(devices, cluster_conf):
+    app = make_app(devices)
+    resp = call(app, cluster_conf['secret'], 'PATCH', '/sda/0/a/c/o')
+    assert resp.status_int == 405
+    assert 'PUT' in resp.headers['Allow']
+
+
+def test_unsigned_is_401_before_anything_else(devices, cluster_conf):
+    app = make_app(devices)
+    req = Request.blank('/nodev/x/a', method='PUT')
+    resp = req.get_response(app)
+    assert resp.status_int == 401
+    assert resp.body == b'request is not signed\n'
