@@ -1,0 +1,1 @@
+"""Account server and broker (SQLite)."""

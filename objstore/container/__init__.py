@@ -1,0 +1,1 @@
+"""Container server, broker (SQLite) and the account updates it sends."""

@@ -1,0 +1,217 @@
+"""The container server: one SQLite database per container.
+
+``/<device>/<partition>/<account>/<container>``: PUT creates (201) or
+updates (202), POST sets metadata, DELETE removes an empty container
+(409 while it lists objects), HEAD/GET answer stats, metadata and the
+listing. ``.../<container>/<object>``: PUT/DELETE record an object version
+sent by the object server. Container PUT/DELETE and stat changes are
+reported to the account server (account_update.py).
+"""
+import os
+import sys
+
+from objstore.common import config, db_server, listing
+from objstore.common.constraints import (CONTAINER_LISTING_LIMIT,
+                                         check_object_name)
+from objstore.common.db import DatabaseConflict, DatabaseNotFound
+from objstore.common.http import HTTPError
+from objstore.common.wsgi import run_server
+from objstore.container.account_update import AccountTarget, Reporter
+from objstore.container.broker import ContainerBroker, ContainerNotEmpty
+
+DEFAULT_PORT = 6201
+
+
+class ContainerServer(db_server.DatabaseServer):
+    server_type = 'container'
+    datadir = 'containers'
+    broker_class = ContainerBroker
+    listing_limit = CONTAINER_LISTING_LIMIT
+    listing_tags = ('container', 'object')
+    listing_entry = staticmethod(listing.container_entry)
+    # ACL and sync settings a proxy sets; kept verbatim like metadata
+    stored_headers = ('x-container-read', 'x-container-write',
+                      'x-container-sync-to', 'x-container-sync-key',
+                      'x-versions-location', 'x-history-location')
+
+    def __init__(self, conf, secret=None, hash_secret=None):
+        super().__init__(conf, secret, hash_secret)
+        try:
+            timeout = float(conf.get('account_update_timeout', 3.0))
+            delay = float(conf.get('account_update_delay', 0.5))
+        except ValueError:
+            raise config.ConfigError('account_update_timeout and '
+                                     'account_update_delay are seconds')
+        self.reporter = Reporter(self.secret, timeout, delay)
+
+    def _parse(self, path):
+        """(device, partition, account, container, obj-or-None)."""
+        device, partition, account, container, obj = self.split(
+            path, 4, 5, rest_with_last=True)
+        self.check_names(account, container)
+        if obj is not None:
+            err = check_object_name(obj)
+            if err:
+                raise HTTPError(400, err)
+        return device, partition, account, container, obj
+
+    @staticmethod
+    def _account_target(req):
+        try:
+            return AccountTarget.from_headers(req.headers)
+        except ValueError as e:
+            raise HTTPError(400, str(e))
+
+    def _device_root(self, device):
+        return os.path.join(self.devices, device)
+
+    def _tell_account(self, broker, device, info, target, is_put=True):
+        """Report a container PUT/DELETE; a PUT 404s without the account.
+
+        Undeliverable reports become async pendings (account_update.py).
+        Only the account servers' definite 404 fails a PUT, as a container
+        cannot be listed under an account that does not exist (the new
+        database stays, as in Swift: the proxy checks the account first).
+        """
+        if target is None:
+            return
+        hsh = self.name_hash(broker.account, broker.container)
+        statuses = self.reporter.report(broker, self._device_root(device),
+                                        hsh, info, target)
+        if is_put and statuses and all(s == 404 for s in statuses):
+            raise HTTPError(404, 'account not found')
+
+    # -- container verbs ----------------------------------------------
+
+    def PUT(self, req, path):
+        device, partition, account, container, obj = self._parse(path)
+        if obj is not None:
+            return self.put_object(req, device, partition, account,
+                                   container, obj)
+        ts = self.timestamp(req)
+        metadata = self.metadata_from_headers(req, ts)
+        target = self._account_target(req)
+        self.check_device(device)
+        broker = self.broker(device, partition, account, container)
+
+        def put():
+            result = self.create_or_update(broker, device, ts, metadata)
+            if target is not None:
+                broker.set_account_target(target.to_text())
+            return result, broker.get_info()
+        result, info = self.db(put)
+        self._tell_account(broker, device, info, target)
+        status = 201 if result == 'created' else 202
+        return self.status_response(status)
+
+    def DELETE(self, req, path):
+        device, partition, account, container, obj = self._parse(path)
+        if obj is not None:
+            return self.delete_object(req, device, partition, account,
+                                      container, obj)
+        ts = self.timestamp(req)
+        target = self._account_target(req)
+        self.check_device(device)
+        broker = self.broker(device, partition, account, container)
+
+        def delete():
+            broker.delete_container(ts)
+            if target is not None:
+                broker.set_account_target(target.to_text())
+            return broker.get_info()
+        try:
+            info = self.db(delete)
+        except DatabaseNotFound:
+            return self.not_found(req, self.db(self._maybe_info, broker))
+        except ContainerNotEmpty:
+            raise HTTPError(409, 'container not empty')
+        except DatabaseConflict as e:
+            raise HTTPError(409, 'container was put later (%s)' % e)
+        self._tell_account(broker, device, info, target, is_put=False)
+        return self.status_response(204)
+
+    @staticmethod
+    def _maybe_info(broker):
+        try:
+            return broker.get_info()
+        except DatabaseNotFound:
+            return None
+
+    def POST(self, req, path):
+        device, partition, account, container, obj = self._parse(path)
+        if obj is not None:
+            raise HTTPError(405, 'POST applies to containers only')
+        ts = self.timestamp(req)
+        metadata = self.metadata_from_headers(req, ts)
+        self.check_device(device)
+        broker = self.broker(device, partition, account, container)
+        self.db(self.post_metadata, broker, metadata)
+        return self.status_response(204)
+
+    def db_location(self, path):
+        device, partition, account, container, obj = self._parse(path)
+        if obj is not None:
+            raise HTTPError(400, 'HEAD and GET apply to containers only')
+        return device, partition, account, container
+
+    @staticmethod
+    def stats_headers(info):
+        return {'X-Container-Object-Count': str(info['object_count']),
+                'X-Container-Bytes-Used': str(info['bytes_used'])}
+
+    @staticmethod
+    def list_rows(broker, params):
+        return broker.list_objects(**params.query())
+
+    # -- object rows --------------------------------------------------
+
+    def put_object(self, req, device, partition, account, container, obj):
+        ts = self.timestamp(req)
+        size = req.headers.get('X-Size', '').strip()
+        if not size.isdigit():
+            raise HTTPError(400, 'missing or invalid X-Size')
+        content_type = req.headers.get('X-Content-Type', '')
+        etag = req.headers.get('X-Etag', '')
+        self.check_device(device)
+        broker = self.broker(device, partition, account, container)
+        return self._record(req, broker, device, 201, broker.put_object,
+                            obj, ts.internal, int(size), content_type, etag)
+
+    def delete_object(self, req, device, partition, account, container,
+                      obj):
+        ts = self.timestamp(req)
+        self.check_device(device)
+        broker = self.broker(device, partition, account, container)
+        return self._record(req, broker, device, 204, broker.delete_object,
+                            obj, ts.internal)
+
+    def _record(self, req, broker, device, status, func, *args):
+        def record():
+            changed = func(*args)
+            return changed, broker.get_info() if changed else None
+        try:
+            changed, info = self.db(record)
+        except DatabaseNotFound:
+            return self.not_found(req, self.db(self._maybe_info, broker))
+        if changed and info.get('account_target'):
+            self.reporter.schedule(broker, self._device_root(device),
+                                   self.name_hash(broker.account,
+                                                  broker.container))
+        return self.status_response(status)
+
+
+def app_factory(conf):
+    return ContainerServer(conf)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        sys.stderr.write('usage: objstore-container-server CONF\n')
+        return 2
+    return run_server(argv[0], 'container-server', app_factory,
+                      DEFAULT_PORT)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
