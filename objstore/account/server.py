@@ -13,7 +13,7 @@ from objstore.common.constraints import ACCOUNT_LISTING_LIMIT
 from objstore.common.db import DatabaseConflict, DatabaseNotFound
 from objstore.common.http import HTTPError
 from objstore.common.timestamp import Timestamp
-from objstore.common.wsgi import run_server
+from objstore.common.wsgi import server_main
 from objstore.account.broker import AccountBroker
 
 DEFAULT_PORT = 6202
@@ -125,12 +125,7 @@ def app_factory(conf):
     return AccountServer(conf)
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        sys.stderr.write('usage: objstore-account-server CONF\n')
-        return 2
-    return run_server(argv[0], 'account-server', app_factory, DEFAULT_PORT)
+main = server_main('account-server', app_factory, DEFAULT_PORT)
 
 
 if __name__ == '__main__':

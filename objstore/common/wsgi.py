@@ -121,6 +121,18 @@ def run_server(conf_path, section, app_factory, default_port):
     return _supervise(sock, app, section, workers)
 
 
+def server_main(section, app_factory, default_port):
+    """The console-script ``main(argv=None)`` of a server: one CONF arg."""
+    def main(argv=None):
+        argv = sys.argv[1:] if argv is None else argv
+        if len(argv) != 1 or argv[0] in ('-h', '--help'):
+            sys.stderr.write('usage: objstore-%s CONF\n' % section)
+            return 2
+        return run_server(argv[0], section, app_factory, default_port)
+    main.__doc__ = 'Run the %s from the config file named.' % section
+    return main
+
+
 def _supervise(sock, app, section, workers):
     children = set()
     stopping = []

@@ -15,7 +15,7 @@ from objstore.common.constraints import (CONTAINER_LISTING_LIMIT,
                                          check_object_name)
 from objstore.common.db import DatabaseConflict, DatabaseNotFound
 from objstore.common.http import HTTPError
-from objstore.common.wsgi import run_server
+from objstore.common.wsgi import server_main
 from objstore.container.account_update import AccountTarget, Reporter
 from objstore.container.broker import ContainerBroker, ContainerNotEmpty
 
@@ -204,13 +204,7 @@ def app_factory(conf):
     return ContainerServer(conf)
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        sys.stderr.write('usage: objstore-container-server CONF\n')
-        return 2
-    return run_server(argv[0], 'container-server', app_factory,
-                      DEFAULT_PORT)
+main = server_main('container-server', app_factory, DEFAULT_PORT)
 
 
 if __name__ == '__main__':

@@ -22,7 +22,7 @@ from objstore.common.config import (ConfigError, backend_secret, config_true,
 from objstore.common.http import (HTTPError, Request, Response,
                                   error_response, request_path, split_path)
 from objstore.common.timestamp import parse_x_timestamp
-from objstore.common.wsgi import run_server
+from objstore.common.wsgi import server_main
 from objstore.obj import (conditions, diskfile, fileset, hashes, ranges,
                           updates)
 from objstore.obj.diskfile import (DeviceUnavailable, DiskFileConflict,
@@ -479,12 +479,7 @@ def app_factory(conf):
     return ObjectServer(conf)
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        sys.stderr.write('usage: objstore-object-server CONFIG\n')
-        return 2
-    return run_server(argv[0], SECTION, app_factory, DEFAULT_PORT)
+main = server_main(SECTION, app_factory, DEFAULT_PORT)
 
 
 if __name__ == '__main__':
