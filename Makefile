@@ -10,7 +10,7 @@ VAR    ?= var/aio
 # Debian packages the tests need; installed only when run as root and missing.
 DEBIAN_PACKAGES :=
 
-.PHONY: all install system-deps run test bench clean
+.PHONY: all install system-deps run stop status test bench clean
 
 all: install
 
@@ -27,6 +27,15 @@ system-deps:
 
 run: install
 	$(BIN)/objstore-aio setup --var $(VAR)
+	$(BIN)/objstore-aio start --var $(VAR)
+	@echo
+	@echo "All-in-one cluster running (logs in $(VAR)/log). Stop it with: make stop"
+
+stop:
+	$(BIN)/objstore-aio stop --var $(VAR)
+
+status:
+	$(BIN)/objstore-aio status --var $(VAR)
 
 test: install system-deps
 	$(BIN)/python -m pytest -q test/unit

@@ -6,24 +6,56 @@
   (written once: changing the hash secret later would orphan every object);
 * ``DIR/etc/{account,container,object}.builder`` and ``.ring.gz``: rings of
   four nodes on 127.0.0.1, one zone and one device each, three replicas;
-* ``DIR/srv/nodeN/dN``: the device directories the storage servers use.
+* ``DIR/srv/nodeN/dN``: the device directories the storage servers use;
+* ``DIR/etc/nodeN/{account,container,object}-server.conf``: one config per
+  server of each node, ports as the rings name them.
 
 It is idempotent: running it again keeps the secrets, builders and rings
 that are there and only fills in what is missing.
+
+``objstore-aio start --var DIR`` starts every server of every node in the
+background (logs in ``DIR/log/``, pid files in ``DIR/run/``) and waits
+until each one answers; ``stop`` stops them (SIGTERM: requests in flight
+finish); ``status`` says which run.
 """
 import argparse
 import os
 import secrets
+import signal
+import socket
+import subprocess
 import sys
+import time
 
 from rings.builder import RingBuilder, RingBuilderError
+from rings.ringdata import RingData, RingFileError
 
 NODES = 4
 PART_POWER = 10
 REPLICAS = 3
 MIN_PART_HOURS = 1
-# Per node n (1-based): object 6n10, container 6n11, account 6n12.
-PORT_BASE = {'object': 6010, 'container': 6011, 'account': 6012}
+# Per node n (1-based): object <base>+100n+10, container +11, account +12
+# (6110, 6111, 6112 for node 1 with the default base 6000).
+DEFAULT_BASE_PORT = 6000
+PORT_OFFSET = {'object': 10, 'container': 11, 'account': 12}
+KINDS = ('account', 'container', 'object')
+SERVER_MODULE = {'object': 'objstore.obj.server',
+                 'container': 'objstore.container.server',
+                 'account': 'objstore.account.server'}
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 30.0
+SERVER_CONF_TEMPLATE = """\
+# {kind} server of all-in-one node {node}, written by objstore-aio; see
+# etc/{kind}-server.conf in the source tree for every setting.
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = {port}
+
+[{kind}-server]
+devices = {devices}
+mount_check = false
+workers = 1
+"""
 CONF_TEMPLATE = """\
 # All-in-one cluster config written by objstore-aio; see etc/objstore.conf
 # in the source tree for what every setting means.
@@ -37,9 +69,9 @@ ring_dir = {ring_dir}
 """
 
 
-def port_for(kind, node):
+def port_for(kind, node, base=DEFAULT_BASE_PORT):
     """Port of a server kind on all-in-one node ``node`` (1-based)."""
-    return PORT_BASE[kind] + 100 * node
+    return base + 100 * node + PORT_OFFSET[kind]
 
 
 def write_conf(etc):
@@ -59,7 +91,7 @@ def write_conf(etc):
     return path, True
 
 
-def build_ring(etc, kind):
+def build_ring(etc, kind, base_port=DEFAULT_BASE_PORT):
     """Create, rebalance and write one ring unless it already exists."""
     builder_path = os.path.join(etc, kind + '.builder')
     ring_path = os.path.join(etc, kind + '.ring.gz')
@@ -69,7 +101,7 @@ def build_ring(etc, kind):
         builder = RingBuilder(PART_POWER, REPLICAS, MIN_PART_HOURS)
         for node in range(1, NODES + 1):
             builder.add_dev({'region': 1, 'zone': node, 'ip': '127.0.0.1',
-                             'port': port_for(kind, node),
+                             'port': port_for(kind, node, base_port),
                              'device': 'd%d' % node, 'weight': 100.0})
         builder.rebalance(seed=1)
         builder.save(builder_path)
@@ -78,7 +110,33 @@ def build_ring(etc, kind):
     return builder, ring_path
 
 
-def setup(var, out=sys.stdout):
+def servers(var):
+    """(kind, node, port, conf path) for every server, from the rings."""
+    etc = os.path.join(var, 'etc')
+    out = []
+    for kind in KINDS:
+        ring = RingData.load(os.path.join(etc, kind + '.ring.gz'))
+        for dev in ring.devs:
+            if dev is None:
+                continue
+            node = dev['zone']
+            out.append((kind, node, dev['port'], os.path.join(
+                etc, 'node%d' % node, '%s-server.conf' % kind)))
+    return out
+
+
+def write_server_confs(var):
+    for kind, node, port, conf in servers(var):
+        if os.path.exists(conf):
+            continue
+        os.makedirs(os.path.dirname(conf), exist_ok=True)
+        with open(conf, 'w', encoding='utf-8') as f:
+            f.write(SERVER_CONF_TEMPLATE.format(
+                kind=kind, node=node, port=port,
+                devices=os.path.join(var, 'srv', 'node%d' % node)))
+
+
+def setup(var, out=sys.stdout, base_port=DEFAULT_BASE_PORT):
     var = os.path.abspath(var)
     etc = os.path.join(var, 'etc')
     os.makedirs(etc, exist_ok=True)
@@ -88,30 +146,162 @@ def setup(var, out=sys.stdout):
     conf, created = write_conf(etc)
     out.write('%s cluster config %s\n'
               % ('wrote' if created else 'kept', conf))
-    for kind in ('account', 'container', 'object'):
-        builder, ring_path = build_ring(etc, kind)
+    for kind in KINDS:
+        builder, ring_path = build_ring(etc, kind, base_port)
         out.write('%-9s ring %s: %d partitions x %d replicas on %d devices, '
                   'balance %.2f%%\n' % (kind, ring_path, builder.parts,
-                                        builder.replicas,
-                                        len(list(builder.iter_devs())),
-                                        builder.get_balance()))
+                                         builder.replicas,
+                                         len(list(builder.iter_devs())),
+                                         builder.get_balance()))
+    write_server_confs(var)
     out.write('\nInspect a ring:  .venv/bin/objstore-ring-builder %s\n'
               % os.path.join(etc, 'object.builder'))
     out.write('Use this config: export OBJSTORE_CONF=%s\n' % conf)
     return 0
 
 
+def _pid_path(var, kind, node):
+    return os.path.join(var, 'run', '%s-%d.pid' % (kind, node))
+
+
+def _running_pid(var, kind, node):
+    """The pid of a live server started by us, else None."""
+    try:
+        with open(_pid_path(var, kind, node)) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _answers(port):
+    try:
+        with socket.create_connection(('127.0.0.1', port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def start(var, out=sys.stdout):
+    """Start every server not already running; wait until each answers."""
+    var = os.path.abspath(var)
+    for sub in ('log', 'run'):
+        os.makedirs(os.path.join(var, sub), exist_ok=True)
+    env = dict(os.environ, OBJSTORE_CONF=os.path.join(var, 'etc',
+                                                      'objstore.conf'))
+    started = []
+    for kind, node, port, conf in servers(var):
+        if _running_pid(var, kind, node):
+            out.write('%s server of node %d already runs on port %d\n'
+                      % (kind, node, port))
+            continue
+        if _answers(port):
+            raise RuntimeError('port %d (%s server of node %d) is taken by '
+                               'another program' % (port, kind, node))
+        log = open(os.path.join(var, 'log', '%s-%d.log' % (kind, node)),
+                   'ab')
+        proc = subprocess.Popen(
+            [sys.executable, '-m', SERVER_MODULE[kind], conf], env=env,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        log.close()
+        with open(_pid_path(var, kind, node), 'w') as f:
+            f.write('%d\n' % proc.pid)
+        started.append((kind, node, port, proc))
+    deadline = time.monotonic() + START_TIMEOUT
+    for kind, node, port, proc in started:
+        while not _answers(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError('%s server of node %d did not start; see '
+                                   '%s' % (kind, node, os.path.join(
+                                       var, 'log', '%s-%d.log'
+                                       % (kind, node))))
+            time.sleep(0.05)
+        out.write('started %s server of node %d on 127.0.0.1:%d\n'
+                  % (kind, node, port))
+    return 0
+
+
+def stop(var, out=sys.stdout):
+    """SIGTERM every server we started and wait for it to finish."""
+    var = os.path.abspath(var)
+    waiting = []
+    for kind, node, port, conf in servers(var):
+        pid = _running_pid(var, kind, node)
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            waiting.append((kind, node, pid))
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for kind, node, pid in waiting:
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+        out.write('stopped %s server of node %d\n' % (kind, node))
+    for kind, node, port, conf in servers(var):
+        try:
+            os.unlink(_pid_path(var, kind, node))
+        except FileNotFoundError:
+            pass
+    return 0
+
+
+def _alive(pid):
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def status(var, out=sys.stdout):
+    """One line per server; exit 0 only when every server runs."""
+    var = os.path.abspath(var)
+    down = 0
+    for kind, node, port, conf in servers(var):
+        up = _running_pid(var, kind, node) and _answers(port)
+        down += not up
+        out.write('%-9s node %d  127.0.0.1:%d  %s\n'
+                  % (kind, node, port, 'running' if up else 'stopped'))
+    return 0 if not down else 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='objstore-aio',
                                      description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='cmd', required=True)
-    p = sub.add_parser('setup', help='lay out config, rings and devices')
-    p.add_argument('--var', default='var/aio',
-                   help='directory for the cluster (default: var/aio)')
+    for name, helptext in (('setup', 'lay out config, rings and devices'),
+                           ('start', 'start every server in the background'),
+                           ('stop', 'stop the servers'),
+                           ('status', 'say which servers run')):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument('--var', default='var/aio',
+                       help='directory for the cluster (default: var/aio)')
+        if name == 'setup':
+            p.add_argument('--base-port', type=int,
+                           default=DEFAULT_BASE_PORT,
+                           help='ports are base + 100 * node + 10/11/12 '
+                                '(default %d)' % DEFAULT_BASE_PORT)
     args = parser.parse_args(argv)
     try:
-        return setup(args.var)
-    except (OSError, RingBuilderError) as e:
+        if args.cmd == 'setup':
+            if not 1024 <= args.base_port <= 65000 - 100 * NODES:
+                raise RuntimeError('--base-port out of range')
+            return setup(args.var, base_port=args.base_port)
+        if not os.path.exists(os.path.join(args.var, 'etc',
+                                           'object.ring.gz')):
+            raise RuntimeError('%s has no cluster: run objstore-aio setup '
+                               'first' % args.var)
+        return {'start': start, 'stop': stop, 'status': status}[args.cmd](
+            args.var)
+    except (OSError, RingBuilderError, RingFileError, RuntimeError) as e:
         sys.stderr.write('objstore-aio: %s\n' % e)
         return 2
 

@@ -1,0 +1,118 @@
+"""objstore-aio: the all-in-one cluster `make run` brings up.
+
+Set up with a free port range, start every server, store an object the
+way a proxy will (nodes from the rings, signed requests, container and
+account updates), read it back from every replica, stop.
+"""
+import io
+import json
+import socket
+
+import pytest
+
+from objstore.cli import aio
+from objstore.common import backend
+from objstore.common.config import backend_secret, hash_secret
+from objstore.common.timestamp import Timestamp
+from rings.ring import Ring
+
+
+def free_base_port():
+    """A base whose twelve aio ports are free right now."""
+    for base in range(20000, 40000, 700):
+        ports = [aio.port_for(k, n, base) for k in aio.KINDS
+                 for n in range(1, aio.NODES + 1)]
+        try:
+            socks = []
+            for port in ports:
+                s = socket.socket()
+                socks.append(s)
+                s.bind(('127.0.0.1', port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    pytest.skip('no free port range')
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch):
+    var = str(tmp_path / 'aio')
+    assert aio.setup(var, out=io.StringIO(),
+                     base_port=free_base_port()) == 0
+    monkeypatch.setenv('OBJSTORE_CONF', str(tmp_path / 'aio' / 'etc' /
+                                            'objstore.conf'))
+    try:
+        out = io.StringIO()
+        assert aio.start(var, out=out) == 0
+        assert out.getvalue().count('started') == 12
+        yield var
+    finally:
+        aio.stop(var, out=io.StringIO())
+
+
+def test_start_store_read_stop(cluster):
+    var = cluster
+    etc = var + '/etc/'
+    prefix, suffix = hash_secret()
+    secret = backend_secret()
+    rings = {kind: Ring(etc + kind + '.ring.gz', prefix, suffix)
+             for kind in aio.KINDS}
+    assert aio.status(var, out=io.StringIO()) == 0
+    ts = Timestamp.now().internal
+
+    apart, anodes = rings['account'].get_nodes('AUTH_test')
+    for node in anodes:
+        status, _, _ = backend.request(
+            secret, node['ip'], node['port'], 'PUT',
+            '/%s/%d/AUTH_test' % (node['device'], apart),
+            {'X-Timestamp': ts})
+        assert status == 201
+    cpart, cnodes = rings['container'].get_nodes('AUTH_test', 'photos')
+    for node, anode in zip(cnodes, anodes):
+        status, _, _ = backend.request(
+            secret, node['ip'], node['port'], 'PUT',
+            '/%s/%d/AUTH_test/photos' % (node['device'], cpart),
+            {'X-Timestamp': ts,
+             'X-Account-Host': '%s:%d' % (anode['ip'], anode['port']),
+             'X-Account-Partition': str(apart),
+             'X-Account-Device': anode['device']})
+        assert status == 201
+    opart, onodes = rings['object'].get_nodes('AUTH_test', 'photos', 'cat')
+    body = b'meow' * 1000
+    ts = Timestamp.now().internal
+    for node, cnode in zip(onodes, cnodes):
+        status, _, _ = backend.request(
+            secret, node['ip'], node['port'], 'PUT',
+            '/%s/%d/AUTH_test/photos/cat' % (node['device'], opart),
+            {'X-Timestamp': ts, 'Content-Type': 'image/x-cat',
+             'X-Container-Host': '%s:%d' % (cnode['ip'], cnode['port']),
+             'X-Container-Partition': str(cpart),
+             'X-Container-Device': cnode['device']}, body=body)
+        assert status == 201
+    for node in onodes:
+        status, headers, data = backend.request(
+            secret, node['ip'], node['port'], 'GET',
+            '/%s/%d/AUTH_test/photos/cat' % (node['device'], opart))
+        assert (status, data) == (200, body)
+        assert headers['content-type'] == 'image/x-cat'
+    for node in cnodes:
+        status, _, data = backend.request(
+            secret, node['ip'], node['port'], 'GET',
+            '/%s/%d/AUTH_test/photos' % (node['device'], cpart),
+            query='format=json')
+        assert status == 200
+        assert [(o['name'], o['bytes']) for o in json.loads(data)] == \
+            [('cat', len(body))]
+    out = io.StringIO()
+    assert aio.stop(var, out=out) == 0
+    assert out.getvalue().count('stopped') == 12
+    assert aio.status(var, out=io.StringIO()) == 1
+
+
+def test_commands_need_a_cluster(tmp_path, capsys):
+    assert aio.main(['start', '--var', str(tmp_path / 'none')]) == 2
+    err = capsys.readouterr().err
+    assert 'run objstore-aio setup first' in err and err.count('\n') == 1
