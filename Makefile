@@ -38,7 +38,7 @@ status:
 	$(BIN)/objstore-aio status --var $(VAR)
 
 test: install system-deps
-	$(BIN)/python -m pytest -q test/unit
+	$(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python test/bench/ring_bench.py
