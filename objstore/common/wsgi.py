@@ -24,7 +24,7 @@ def load_app_conf(path, section):
     conf = read_conf(path)
     if section not in conf:
         raise ConfigError('%s: no [%s] section' % (path, section))
-    return conf[section]
+    return dict(conf[section], __file__=path)
 
 
 def int_conf(conf, key, default):
