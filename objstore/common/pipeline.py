@@ -28,6 +28,9 @@ from objstore.common.config import ConfigError
 
 def _sections(path):
     parser = configparser.ConfigParser(interpolation=None)
+    # keep option names as written: tempauth's user_<account>_<user>
+    # lines carry case-sensitive account and user names
+    parser.optionxform = str
     try:
         with open(path, encoding='utf-8') as f:
             parser.read_file(f)

@@ -113,3 +113,17 @@ def test_info_registry_copies():
     finally:
         info.unregister('thing')
     assert 'thing' not in info.get_info()
+
+
+def test_option_names_keep_their_case(tmp_path, plugin):
+    path = write(tmp_path, '''
+[pipeline:main]
+pipeline = app
+[app:app]
+use = pipeplug
+greeting = hi
+user_Test_Tester = testing
+''')
+    from objstore.common import pipeline
+    _, sections = pipeline._sections(path)
+    assert 'user_Test_Tester' in sections['app:app']
