@@ -61,3 +61,10 @@ def backend_secret(path=None):
 def config_true(value):
     """The truthy spellings operators use in INI files."""
     return str(value).strip().lower() in ('1', 'true', 'yes', 'on', 'y', 't')
+
+
+def ring_dir(path=None):
+    """The [cluster] ring_dir holding account/container/object.ring.gz."""
+    path = path or cluster_conf_path()
+    value = read_conf(path).get('cluster', {}).get('ring_dir', '').strip()
+    return value or '/etc/objstore'

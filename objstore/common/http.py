@@ -108,6 +108,23 @@ def header_str(req, name, default=None):
     return default if value is None else value
 
 
+def header_sent(environ, name):
+    """Whether the client really sent header ``name``.
+
+    eventlet fills in a Content-Type (text/plain) for requests that have
+    none; its raw header list (``headers_raw``) tells what came over the
+    wire. Other servers: the environ key's presence.
+    """
+    raw = environ.get('headers_raw')
+    if raw is not None:
+        lname = name.lower()
+        return any(key.lower() == lname for key, _ in raw)
+    key = name.upper().replace('-', '_')
+    if key not in ('CONTENT_TYPE', 'CONTENT_LENGTH'):
+        key = 'HTTP_' + key
+    return bool(environ.get(key))
+
+
 def best_offer(req, offers):
     """The offer the Accept header ranks highest (earlier offer on ties).
 

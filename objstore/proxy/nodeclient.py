@@ -1,0 +1,172 @@
+"""Talking to one storage node: signed requests over pooled connections.
+
+Every request is signed with the cluster's backend secret (the nodes
+refuse anything else). A failure to connect or a timeout counts against
+the node in the error limiter and is returned as None, never raised, so
+the controllers deal in answers and missing answers only. A connection
+taken from the pool that turns out to be closed by the server is retried
+once on a fresh one, as the request never reached a server.
+"""
+import http.client
+import logging
+
+from objstore.common import signing
+from objstore.common.backend import quote_path
+
+log = logging.getLogger('objstore.proxy')
+# what a dead, slow or confused node raises through http.client
+NODE_ERRORS = (OSError, http.client.HTTPException, ValueError)
+RETRYABLE = (ConnectionResetError, BrokenPipeError,
+             http.client.RemoteDisconnected, http.client.BadStatusLine)
+# Answers beyond this are drained and thrown away: only listings and
+# error texts are read whole, and those are far smaller.
+MAX_READ = 64 * 1024 * 1024
+
+
+class Reply:
+    """A node's answer, read whole: status, header pairs and body."""
+
+    __slots__ = ('node', 'status', 'headers', 'body', '_lower')
+
+    def __init__(self, node, status, headers, body=b''):
+        self.node = node
+        self.status = status
+        self.headers = list(headers)
+        self.body = body
+        self._lower = {k.lower(): v for k, v in self.headers}
+
+    def get(self, name, default=None):
+        return self._lower.get(name.lower(), default)
+
+    def __repr__(self):
+        return 'Reply(%s:%s/%s %d)' % (self.node['ip'], self.node['port'],
+                                       self.node['device'], self.status)
+
+
+def read_body(resp, limit=MAX_READ):
+    """A whole answer body of at most ``limit`` bytes (ValueError beyond).
+
+    Never ``resp.read(limit)``: eventlet's http.client allocates ``limit``
+    bytes before it looks at the length.
+    """
+    if resp.length is not None and not resp.chunked:
+        if resp.length > limit:
+            raise ValueError('answer larger than %d bytes' % limit)
+        return resp.read()
+    parts = []
+    total = 0
+    while True:
+        chunk = resp.read(65536)
+        if not chunk:
+            return b''.join(parts)
+        total += len(chunk)
+        if total > limit:
+            raise ValueError('answer larger than %d bytes' % limit)
+        parts.append(chunk)
+
+
+def describe(node):
+    return '%s:%s/%s' % (node['ip'], node['port'], node['device'])
+
+
+class NodeClient:
+
+    def __init__(self, secret, pool, limiter):
+        self.secret = secret
+        self.pool = pool
+        self.limiter = limiter
+
+    # -- building blocks --------------------------------------------------
+
+    def signed_head(self, node, part, method, path, headers, query='',
+                    length=0):
+        """(target, headers) ready to send: ``length`` None means chunked.
+
+        ``path`` is the resource ('/a/c/o', not quoted); the node's device
+        and the partition go in front of it.
+        """
+        wire = quote_path('/%s/%s%s' % (node['device'], part, path))
+        headers = {k: v for k, v in headers.items()
+                   if k.lower() not in ('content-length',
+                                        'transfer-encoding')}
+        if length is None:
+            headers['Transfer-Encoding'] = 'chunked'
+        else:
+            headers['Content-Length'] = str(length)
+        headers = signing.sign(self.secret, method, wire, headers,
+                               query=query)
+        return wire + ('?' + query if query else ''), headers
+
+    @staticmethod
+    def send_head(conn, method, target, headers):
+        conn.putrequest(method, target, skip_accept_encoding=True)
+        for key, value in headers.items():
+            conn.putheader(key, value)
+        conn.endheaders()
+
+    def note_status(self, node, status, method, path):
+        """Count a node's server-side failure against it."""
+        if status == 507:
+            self.limiter.limit_now(node, 'device unavailable')
+        elif status >= 500:
+            self.limiter.error(node, '%s %s -> %d' % (method, path, status))
+
+    def note_failure(self, node, method, path, err):
+        log.warning('%s %s on %s failed: %s', method, path, describe(node),
+                    err or type(err).__name__)
+        self.limiter.error(node, str(err))
+
+    def release(self, conn, resp):
+        """Back to the pool when the answer was read whole, else closed."""
+        if resp is not None and resp.isclosed() and not resp.will_close:
+            self.pool.put(conn)
+        else:
+            conn.close()
+
+    # -- whole exchanges --------------------------------------------------
+
+    def open(self, node, part, method, path, headers, query='', body=b''):
+        """Send a request and read the answer's head: (conn, resp) or None.
+
+        The caller reads ``resp`` and hands both to release(). A 5xx is
+        returned too (and counted against the node).
+        """
+        target, signed = self.signed_head(node, part, method, path, headers,
+                                          query, len(body))
+        for attempt in (0, 1):
+            conn = self.pool.get(node['ip'], node['port'])
+            try:
+                self.send_head(conn, method, target, signed)
+                if body:
+                    conn.send(body)
+                resp = conn.getresponse()
+            except RETRYABLE as e:
+                conn.close()
+                if conn.reused and attempt == 0:
+                    continue
+                self.note_failure(node, method, path, e)
+                return None
+            except NODE_ERRORS as e:
+                conn.close()
+                self.note_failure(node, method, path, e)
+                return None
+            self.note_status(node, resp.status, method, path)
+            return conn, resp
+        return None
+
+    def request(self, node, part, method, path, headers, query='',
+                body=b''):
+        """One request read whole: a Reply, or None when the node failed.
+        """
+        opened = self.open(node, part, method, path, headers, query, body)
+        if opened is None:
+            return None
+        conn, resp = opened
+        try:
+            data = read_body(resp)
+        except NODE_ERRORS as e:
+            conn.close()
+            self.note_failure(node, method, path, e)
+            return None
+        self.release(conn, resp)
+        return Reply(node, resp.status, resp.getheaders(), data)

@@ -1,0 +1,334 @@
+"""The object controller: ``/v1/<account>/<container>/<object>``.
+
+GET and HEAD read from the first node that has the object (getter.py);
+PUT streams the body to every replica at once (putter.py) and succeeds
+at quorum; POST and DELETE go to every replica concurrently. Each write
+to replica i names container replica i (X-Container-Host/-Partition/
+-Device) so the object shows up in its container's listing. Everything
+a client can get wrong (names, lengths, metadata, X-Delete-*) is refused
+with a 4xx before any node is asked.
+"""
+import email.utils
+import logging
+import math
+import mimetypes
+import time
+from urllib.parse import quote
+
+from objstore.common import constraints
+from objstore.common.config import config_true
+from objstore.common.http import HTTPError, Request, header_sent
+from objstore.common.timestamp import Timestamp
+from objstore.proxy import auth, copy, fanout, quorum
+from objstore.proxy.base import Controller, make_response, resource_path
+from objstore.proxy.getter import ObjectReader
+from objstore.proxy.headers import client_headers
+from objstore.proxy.putter import Upload, client_chunks
+
+log = logging.getLogger('objstore.proxy')
+
+
+def http_date(timestamp):
+    """Last-Modified of a write: its timestamp rounded up to a second."""
+    return email.utils.formatdate(math.ceil(float(timestamp)), usegmt=True)
+
+
+def counted(chunks, length):
+    """The chunks of a copy's source; 503 if the source ends short."""
+    seen = 0
+    for chunk in chunks:
+        seen += len(chunk)
+        yield chunk
+    if seen != length:
+        raise HTTPError(503, 'reading the source object failed after %d '
+                        'of %d bytes' % (seen, length))
+
+
+class ObjectController(Controller):
+    methods = ('GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'COPY')
+
+    @property
+    def path(self):
+        return resource_path(self.account, self.container, self.obj)
+
+    def _slots(self):
+        part = self.app.rings['object'].get_part(self.account,
+                                                 self.container, self.obj)
+        return self.app.slots('object', part)
+
+    # -- reads -------------------------------------------------------------
+
+    def _read(self, method):
+        if auth.has_authorize(self.req.environ):
+            try:
+                info = self.container_info()
+            except HTTPError:
+                info = None    # no ACL known: only the owner gets in
+            self.authorize(info['read_acl'] if info else None)
+        reader = ObjectReader(self.app.client, self._slots(), method,
+                              self.path, self.base_headers())
+        answer = reader.answer(config_true(self.req.headers.get('X-Newest',
+                                                                '')))
+        if answer.status == 503:
+            raise HTTPError(503, 'no object server answered')
+        return make_response(answer.status, client_headers(answer.headers),
+                             app_iter=answer.body)
+
+    def GET(self):
+        return self._read('GET')
+
+    def HEAD(self):
+        return self._read('HEAD')
+
+    # -- checks shared by the writes -----------------------------------------
+
+    def _check_metadata(self):
+        err = constraints.check_metadata(self.req.headers, 'object')
+        if err:
+            raise HTTPError(400, err)
+
+    def _timestamp(self):
+        """The write's timestamp: now, or the client's when allowed."""
+        value = self.req.headers.get('X-Timestamp')
+        if value is None or not self.settings.allow_client_timestamp:
+            return Timestamp.now()
+        try:
+            timestamp = Timestamp(value)
+        except ValueError:
+            raise HTTPError(400, 'invalid X-Timestamp')
+        if timestamp.offset:
+            raise HTTPError(400, 'X-Timestamp may not carry an offset')
+        return timestamp
+
+    def _delete_at(self, headers):
+        """Put X-Delete-At (from X-Delete-At or X-Delete-After) in
+        ``headers``; 400 for a non-integer or past value."""
+        now = time.time()
+        after = self.req.headers.get('X-Delete-After')
+        at = self.req.headers.get('X-Delete-At')
+        if after is not None:
+            after = after.strip()
+            if not after.isdigit():
+                raise HTTPError(400, 'Non-integer X-Delete-After')
+            if int(after) == 0:
+                raise HTTPError(400, 'X-Delete-After in past')
+            headers['X-Delete-At'] = str(math.ceil(now) + int(after))
+        elif at is not None:
+            at = at.strip()
+            if not at.isdigit():
+                raise HTTPError(400, 'Non-integer X-Delete-At')
+            if int(at) <= now:
+                raise HTTPError(400, 'X-Delete-At in past')
+            headers['X-Delete-At'] = at
+
+    def _body_length(self):
+        """Content-Length, or None for a chunked body; 411/413/400."""
+        encoding = self.req.headers.get('Transfer-Encoding')
+        if encoding is not None:
+            if encoding.strip().lower() != 'chunked':
+                raise HTTPError(400, 'unsupported Transfer-Encoding %r'
+                                % encoding)
+            return None
+        value = self.req.headers.get('Content-Length')
+        if value is None:
+            raise HTTPError(411, 'Content-Length or chunked transfer '
+                            'encoding required')
+        length, err = constraints.parse_content_length(value)
+        if err:
+            raise HTTPError(413 if value.strip().isdigit() else 400, err)
+        return length
+
+    def _content_type(self, headers):
+        """The client's Content-Type, else one guessed from the name."""
+        environ = self.req.environ
+        if config_true(self.req.headers.get('X-Detect-Content-Type', '')) \
+                or not header_sent(environ, 'Content-Type') \
+                or not headers.get('Content-Type'):
+            guessed = mimetypes.guess_type(self.obj)[0]
+            headers['Content-Type'] = guessed or 'application/octet-stream'
+
+    def _writable_container(self):
+        """The container's info; the auth filter judges first, so only
+        those allowed to write learn whether the container exists."""
+        info = self.container_info()
+        self.authorize(info['write_acl'] if info else None)
+        if info is None:
+            raise HTTPError(404, 'container not found')
+        return info
+
+    def _container_targets(self, slots):
+        cpart, cnodes = self.app.rings['container'].get_nodes(
+            self.account, self.container)
+        targets = quorum.pair_updates(len(slots), cnodes)
+        return lambda index: quorum.update_headers('container',
+                                                   targets[index], cpart)
+
+    # -- PUT -----------------------------------------------------------------
+
+    def PUT(self):
+        req = self.req
+        self._check_metadata()
+        headers = self.base_headers()
+        self._delete_at(headers)
+        timestamp = self._timestamp()
+        copy_from = req.headers.get('X-Copy-From')
+        if copy_from is None:
+            length = self._body_length()
+        else:
+            source = copy.parse_target(copy_from, 'X-Copy-From')
+            source_account = self.account
+            if req.headers.get('X-Copy-From-Account'):
+                source_account = copy.parse_account(
+                    req.headers['X-Copy-From-Account'],
+                    'X-Copy-From-Account')
+            if req.headers.get('Transfer-Encoding') or \
+                    (req.content_length or 0) != 0:
+                raise HTTPError(400, 'Copy requests require a zero byte '
+                                'body')
+        self._writable_container()
+        headers['X-Timestamp'] = timestamp.internal
+        if copy_from is not None:
+            return self._copy(headers, timestamp, source_account, *source)
+        self._content_type(headers)
+        chunks = client_chunks(req.environ['wsgi.input'], length,
+                               self.settings.client_timeout)
+        return self._upload(headers, length, chunks, timestamp)
+
+    @staticmethod
+    def _refusal(early, ready, needed, replicas):
+        """The status to answer when the nodes refused the PUT up front,
+        None when enough of them wait for the body."""
+        statuses = [r.status for r in early]
+        if 412 in statuses:
+            return 412          # If-None-Match: the object exists
+        if 409 in statuses:
+            return 202          # a newer object is there already
+        if ready >= needed:
+            return None
+        status = quorum.best_status(statuses, replicas)
+        return 503 if 200 <= status < 300 else status
+
+    def _upload(self, headers, length, chunks, timestamp, extra=()):
+        slots = self._slots()
+        targets = self._container_targets(slots)
+        upload = Upload(self.app.client, slots, self.path,
+                        lambda index: dict(headers, **targets(index)),
+                        length, self.settings.put_queue_depth)
+        ready = upload.connect()
+        refusal = self._refusal(upload.early, ready, upload.quorum,
+                                len(slots))
+        if refusal is not None:
+            upload.abort()
+            if refusal == 503:
+                raise HTTPError(503, 'too few object servers available')
+            return self.write_response(refusal)
+        try:
+            for chunk in chunks:
+                upload.send(chunk)
+            replies = upload.finish(self.settings.commit_timeout)
+        except BaseException:
+            upload.abort()
+            raise
+        status = quorum.best_status(fanout.statuses(replies), len(slots))
+        if status == 409:
+            status = 202
+        if status == 503:
+            raise HTTPError(503, 'too few object servers stored the object')
+        pairs = []
+        if 200 <= status < 300:
+            etags = {r.get('Etag') for r in replies
+                     if r is not None and 200 <= r.status < 300}
+            if len(etags) > 1:
+                log.error('PUT %s: object servers disagree on the ETag: %s',
+                          self.path, sorted(etags))
+            pairs = [('Etag', sorted(etags)[0]),
+                     ('Last-Modified', http_date(timestamp))]
+        return self.write_response(status, pairs + list(extra))
+
+    # -- copy ----------------------------------------------------------------
+
+    def _read_source(self, account, container, obj):
+        env = copy.sub_environ(self.req.environ, 'GET', account, container,
+                               obj, same_account=account == self.account,
+                               headers={'HTTP_X_NEWEST': 'true'})
+        return self.app.handle(Request(env))
+
+    def _copy(self, headers, timestamp, account, container, obj):
+        source = self._read_source(account, container, obj)
+        body = source.app_iter
+        try:
+            if source.status_int != 200:
+                if source.status_int == 404:
+                    raise HTTPError(404, 'source object not found')
+                return source
+            length = int(source.headers['Content-Length'])
+            fresh = config_true(self.req.headers.get('X-Fresh-Metadata', ''))
+            new = copy.copied_headers(
+                source.headerlist,
+                [(k, v) for k, v in headers.items() if k.lower() != 'etag'],
+                fresh, header_sent(self.req.environ, 'Content-Type'))
+            new['Etag'] = source.headers.get('Etag', '')
+            extra = [('X-Copied-From', copy.copied_from(container, obj)),
+                     ('X-Copied-From-Last-Modified',
+                      source.headers.get('Last-Modified', ''))]
+            if account != self.account:
+                extra.append(('X-Copied-From-Account',
+                              quote(account)))
+            return self._upload(new, length, counted(body, length),
+                                timestamp, extra)
+        finally:
+            close = getattr(body, 'close', None)
+            if close is not None:
+                close()
+
+    def COPY(self):
+        req = self.req
+        destination = req.headers.get('Destination')
+        if not destination:
+            raise HTTPError(412, 'Destination header required')
+        container, obj = copy.parse_target(destination, 'Destination')
+        account = self.account
+        if req.headers.get('Destination-Account'):
+            account = copy.parse_account(req.headers['Destination-Account'],
+                                         'Destination-Account')
+        keep = {k: v for k, v in req.environ.items()
+                if (k.startswith('HTTP_') or k == 'CONTENT_TYPE') and
+                k not in ('HTTP_DESTINATION', 'HTTP_DESTINATION_ACCOUNT',
+                          'HTTP_TRANSFER_ENCODING')}
+        keep['HTTP_X_COPY_FROM'] = copy.copied_from(self.container, self.obj)
+        if account != self.account:
+            keep['HTTP_X_COPY_FROM_ACCOUNT'] = quote(self.account)
+        if 'headers_raw' in req.environ:
+            keep['headers_raw'] = req.environ['headers_raw']
+        env = copy.sub_environ(req.environ, 'PUT', account, container, obj,
+                               same_account=account == self.account,
+                               headers=keep)
+        return self.app.handle(Request(env))
+
+    # -- POST and DELETE -----------------------------------------------------
+
+    def POST(self):
+        self._check_metadata()
+        headers = self.base_headers()
+        self._delete_at(headers)
+        if not header_sent(self.req.environ, 'Content-Type'):
+            headers.pop('Content-Type', None)
+        self._writable_container()
+        headers['X-Timestamp'] = self._timestamp().internal
+        slots = self._slots()
+        replies = fanout.fan_out(self.app.client, slots, 'POST', self.path,
+                                 lambda index: headers)
+        status = quorum.best_status(fanout.statuses(replies), len(slots))
+        return self.write_response(status)
+
+    def DELETE(self):
+        self._writable_container()
+        headers = self.base_headers()
+        headers['X-Timestamp'] = self._timestamp().internal
+        slots = self._slots()
+        targets = self._container_targets(slots)
+        replies = fanout.fan_out(self.app.client, slots, 'DELETE', self.path,
+                                 lambda index: dict(headers,
+                                                    **targets(index)))
+        status = quorum.best_status(fanout.statuses(replies), len(slots))
+        return self.write_response(status)

@@ -1,0 +1,254 @@
+"""Streaming one object body to all its replicas at once.
+
+Each replica's object server gets the request head with ``Expect:
+100-continue`` first; only nodes that answer 100 receive the body, and a
+node that refuses (507, or is down) is replaced by a handoff before a
+single byte is read from the client. The client's body is then read in
+64 KiB chunks and handed to one green thread per node through a queue
+of ``queue_depth`` chunks, so memory stays fixed whatever the object's
+size and the upload runs at the pace of the slowest node still
+keeping up. A node that fails mid-body is dropped; the upload goes on
+while a quorum remains.
+"""
+from objstore.common import constraints
+from objstore.common.concurrency import GreenPool, Queue, Timeout, kill, \
+    spawn
+from objstore.common.http import HTTPError
+from objstore.proxy.nodeclient import (NODE_ERRORS, RETRYABLE, Reply,
+                                       read_body)
+from objstore.proxy.quorum import quorum_size
+
+CHUNK_SIZE = 65536
+_END = object()
+
+
+def client_chunks(wsgi_input, length, timeout, chunk_size=CHUNK_SIZE,
+                  limit=constraints.MAX_FILE_SIZE):
+    """Yield the client's request body in chunks of at most chunk_size.
+
+    ``length`` is the Content-Length (None for chunked transfer coding).
+    Raises HTTPError 408 when the client stalls ``timeout`` seconds, 499
+    when it goes away or sends less than it announced, 413 when a chunked
+    body grows past ``limit``.
+    """
+    received = 0
+    while True:
+        want = chunk_size if length is None else \
+            min(chunk_size, length - received)
+        if want <= 0:
+            return
+        try:
+            with Timeout(timeout):
+                chunk = wsgi_input.read(want)
+        except Timeout:
+            raise HTTPError(408, 'timed out reading the request body')
+        except (OSError, ValueError) as e:
+            raise HTTPError(499, 'client disconnected: %s' % e)
+        if not chunk:
+            break
+        received += len(chunk)
+        if received > limit:
+            raise HTTPError(413, 'object larger than %d bytes' % limit)
+        yield chunk
+    if length is not None and received < length:
+        raise HTTPError(499, 'client sent %d of %d bytes'
+                        % (received, length))
+
+
+class Putter:
+    """One object server receiving the body, fed by its own green thread.
+    """
+
+    def __init__(self, client, node, conn, chunked, queue_depth):
+        self.client = client
+        self.node = node
+        self.conn = conn
+        self.chunked = chunked
+        self.failed = None
+        self.queue = Queue(queue_depth)
+        self.thread = spawn(self._write_loop)
+
+    def _write_loop(self):
+        while True:
+            chunk = self.queue.get()
+            try:
+                if chunk is None:
+                    return
+                if self.failed is not None:
+                    continue   # keep draining so the reader never blocks
+                if chunk is _END:
+                    if self.chunked:
+                        self.conn.send(b'0\r\n\r\n')
+                elif self.chunked:
+                    self.conn.send(b'%x\r\n' % len(chunk) + chunk + b'\r\n')
+                else:
+                    self.conn.send(chunk)
+            except NODE_ERRORS as e:
+                self.failed = e
+            finally:
+                self.queue.task_done()
+
+    def send(self, chunk):
+        self.queue.put(chunk)
+
+    def check(self):
+        """Wait until the queue is written; then a node that has closed
+        the connection or answered before the end of the body is failed.
+        """
+        self.queue.join()
+        if self.failed is None and self.conn.is_stale():
+            self.failed = ConnectionResetError('node gave up mid-body')
+
+    def finish(self):
+        """Send the end of the body; wait until it is all written."""
+        self.queue.put(_END)
+        self.queue.put(None)
+        self.thread.wait()
+
+    def response(self, timeout, path):
+        """The node's final answer (a Reply), None if it failed."""
+        if self.failed is None:
+            try:
+                self.conn.set_timeout(timeout)
+                resp = self.conn.getresponse()
+                body = read_body(resp)
+                self.client.release(self.conn, resp)
+                self.client.note_status(self.node, resp.status, 'PUT', path)
+                return Reply(self.node, resp.status, resp.getheaders(), body)
+            except NODE_ERRORS as e:
+                self.failed = e
+        self.conn.close()
+        self.client.note_failure(self.node, 'PUT', path, self.failed)
+        return None
+
+    def abort(self):
+        kill(self.thread)
+        self.conn.close()
+
+
+class Upload:
+    """One object PUT to every replica slot (handoffs standing in).
+
+    ``headers_for(i)``: slot i's request headers; ``length``: the body's
+    length, None for chunked.
+    """
+
+    def __init__(self, client, slots, path, headers_for, length,
+                 queue_depth=4):
+        self.client = client
+        self.slots = slots
+        self.path = path
+        self.headers_for = headers_for
+        self.length = length
+        self.queue_depth = queue_depth
+        self.putters = []
+        self.early = []     # final answers to the request head (no 100)
+        self._held = None
+        self.quorum = quorum_size(len(slots))
+
+    def _connect_node(self, node, index):
+        """A Putter, or the node's final Reply, or None if it failed."""
+        client = self.client
+        headers = dict(self.headers_for(index), Expect='100-continue')
+        target, signed = client.signed_head(node, self.slots.part, 'PUT',
+                                            self.path, headers,
+                                            length=self.length)
+        for attempt in (0, 1):
+            conn = client.pool.get(node['ip'], node['port'])
+            try:
+                client.send_head(conn, 'PUT', target, signed)
+                status = conn.expect_continue()
+                if status == 100:
+                    return Putter(client, node, conn, self.length is None,
+                                  self.queue_depth)
+                resp = conn.getresponse()
+                body = read_body(resp)
+            except RETRYABLE as e:
+                conn.close()
+                if conn.reused and attempt == 0:
+                    continue
+                client.note_failure(node, 'PUT', self.path, e)
+                return None
+            except NODE_ERRORS as e:
+                conn.close()
+                client.note_failure(node, 'PUT', self.path, e)
+                return None
+            # the server may drop the connection without saying so after
+            # refusing a body it never asked for: never reuse it
+            conn.close()
+            client.note_status(node, resp.status, 'PUT', self.path)
+            return Reply(node, resp.status, resp.getheaders(), body)
+        return None
+
+    def connect(self):
+        """Get every slot a node ready for the body. Returns the number
+        of nodes that are; ``early`` holds the final answers of others."""
+        slots = self.slots
+
+        def one(index):
+            node = slots.first(index)
+            last = None
+            while node is not None:
+                result = self._connect_node(node, index)
+                if isinstance(result, Putter):
+                    return result
+                if result is not None:
+                    last = result
+                    if result.status < 500:
+                        return result
+                node = slots.next_handoff()
+            return last
+
+        results = list(GreenPool(len(slots)).imap(one, range(len(slots))))
+        self.putters = [r for r in results if isinstance(r, Putter)]
+        self.early = [r for r in results if isinstance(r, Reply)]
+        return len(self.putters)
+
+    def live(self):
+        return [p for p in self.putters if p.failed is None]
+
+    def _send_now(self, chunk):
+        live = self.live()
+        if len(live) < self.quorum:
+            raise HTTPError(503, 'lost too many object servers mid-upload')
+        for putter in live:
+            putter.send(chunk)
+
+    def send(self, chunk):
+        """Queue a chunk for every live node; HTTPError 503 when fewer
+        than a quorum are left.
+
+        The latest chunk is held back until the next one comes (or
+        finish()), so the end of the body is only sent when a quorum is
+        known to be still there: otherwise no node commits the object.
+        """
+        if self._held is not None:
+            self._send_now(self._held)
+        self._held = chunk
+
+    def finish(self, timeout):
+        """End the body everywhere and collect the final answers.
+
+        HTTPError 503 (and nothing committed) when fewer than a quorum
+        of nodes are still taking the body.
+        """
+        for putter in self.putters:
+            putter.check()
+        if self._held is not None:
+            self._send_now(self._held)
+            self._held = None
+        elif len(self.live()) < self.quorum:
+            raise HTTPError(503, 'lost too many object servers mid-upload')
+        for putter in self.putters:
+            putter.finish()
+
+        def answer(putter):
+            return putter.response(timeout, self.path)
+        pool = GreenPool(max(1, len(self.putters)))
+        return list(pool.imap(answer, self.putters)) + self.early
+
+    def abort(self):
+        """Drop every connection: the nodes see a short body and store
+        nothing."""
+        for putter in self.putters:
+            putter.abort()

@@ -1,0 +1,315 @@
+"""Streaming in fixed memory: RSS of the proxy and object servers while
+a large object goes up and comes back down through the proxy.
+
+Starts a four-node all-in-one cluster and a proxy (full pipeline, one
+worker) on free ports in a temporary directory, uploads SIZE bytes
+(generated on the fly, never held in memory) with a Content-Length
+(and, with --chunked, with chunked transfer coding), downloads them
+again, checks the MD5 both ways, and samples every 0.5 s the resident
+set size (VmRSS from /proc) of the proxy's and every object server's
+processes (parents and workers). Prints start and peak RSS per role.
+A benchmark, not a test:
+
+    .venv/bin/python test/bench/stream_rss.py            # 2 GiB
+    .venv/bin/python test/bench/stream_rss.py --size 256M --chunked
+"""
+import argparse
+import hashlib
+import http.client
+import inspect
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+from objstore.cli import aio  # noqa: E402
+
+CHUNK = 1 << 20
+PROXY_CONF = """\
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = {port}
+workers = 1
+
+[pipeline:main]
+pipeline = healthcheck tempauth proxy-server
+
+[filter:healthcheck]
+use = objstore.middleware.healthcheck
+
+[filter:tempauth]
+use = objstore.middleware.tempauth
+user_test_tester = testing .admin
+
+[app:proxy-server]
+use = objstore.proxy.server
+node_timeout = 60
+"""
+
+
+def parse_size(text):
+    units = {'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30}
+    if text[-1].upper() in units:
+        return int(float(text[:-1]) * units[text[-1].upper()])
+    return int(text)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def free_base_port():
+    for base in range(41000, 60000, 700):
+        socks = []
+        try:
+            for kind in aio.KINDS:
+                for node in range(1, aio.NODES + 1):
+                    s = socket.socket()
+                    socks.append(s)
+                    s.bind(('127.0.0.1', aio.port_for(kind, node, base)))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise SystemExit('no free port range')
+
+
+def wait_port(port, proc, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit('proxy exited early')
+        try:
+            socket.create_connection(('127.0.0.1', port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit('proxy did not start')
+
+
+def family(pid):
+    """``pid`` and its live descendants."""
+    children = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def rss_kib(pid):
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Sampler(threading.Thread):
+    """Every 0.5 s: the RSS of each role's worker (the process serving
+    requests) and of its parent (which only supervises)."""
+
+    def __init__(self, roles):
+        super().__init__(daemon=True)
+        self.roles = roles          # name -> parent pid
+        self.phase = 'start'
+        self.peaks = {}             # (role, 'worker'|'parent', phase) -> KiB
+        self.stop_event = threading.Event()
+
+    def sample(self):
+        for role, root in self.roles.items():
+            for pid in family(root):
+                key = (role, 'parent' if pid == root else 'worker',
+                       self.phase)
+                self.peaks[key] = max(self.peaks.get(key, 0), rss_kib(pid))
+
+    def run(self):
+        while not self.stop_event.is_set():
+            self.sample()
+            time.sleep(0.5)
+
+    def report(self):
+        print('%-10s %-7s %12s %16s %18s' % (
+            'process', '', 'start RSS', 'peak on upload', 'peak on download'))
+        for role in self.roles:
+            for kind in ('worker', 'parent'):
+                print('%-10s %-7s %8.1f MiB %12.1f MiB %14.1f MiB' % (
+                    role, kind,
+                    *(self.peaks.get((role, kind, phase), 0) / 1024
+                      for phase in ('start', 'upload', 'download'))))
+
+
+def body(size, digest):
+    """SIZE generated bytes in 1 MiB chunks (a random block, numbered)."""
+    block = bytearray(os.urandom(CHUNK))
+    sent = 0
+    number = 0
+    while sent < size:
+        block[:8] = number.to_bytes(8, 'big')
+        chunk = bytes(block[:min(CHUNK, size - sent)])
+        digest.update(chunk)
+        sent += len(chunk)
+        number += 1
+        yield chunk
+
+
+def upload(port, token, path, size, chunked):
+    digest = hashlib.md5()
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=600)
+    conn.putrequest('PUT', path)
+    conn.putheader('X-Auth-Token', token)
+    conn.putheader('Content-Type', 'application/octet-stream')
+    if chunked:
+        conn.putheader('Transfer-Encoding', 'chunked')
+    else:
+        conn.putheader('Content-Length', str(size))
+    conn.endheaders()
+    for chunk in body(size, digest):
+        if chunked:
+            conn.send(b'%x\r\n' % len(chunk) + chunk + b'\r\n')
+        else:
+            conn.send(chunk)
+    if chunked:
+        conn.send(b'0\r\n\r\n')
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    if resp.status != 201:
+        raise SystemExit('upload failed: %d' % resp.status)
+    if resp.getheader('Etag') != digest.hexdigest():
+        raise SystemExit('upload ETag %s != %s' % (resp.getheader('Etag'),
+                                                   digest.hexdigest()))
+    return digest.hexdigest()
+
+
+def download(port, token, path):
+    digest = hashlib.md5()
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=600)
+    conn.request('GET', path, headers={'X-Auth-Token': token})
+    resp = conn.getresponse()
+    if resp.status != 200:
+        raise SystemExit('download failed: %d' % resp.status)
+    total = 0
+    while True:
+        chunk = resp.read(CHUNK)
+        if not chunk:
+            break
+        total += len(chunk)
+        digest.update(chunk)
+    conn.close()
+    return digest.hexdigest(), total
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--size', default='2G', help='object size (2G)')
+    parser.add_argument('--chunked', action='store_true',
+                        help='upload with chunked transfer coding')
+    parser.add_argument('--dir', default=None,
+                        help='where the cluster lives (a temp dir)')
+    args = parser.parse_args(argv)
+    size = parse_size(args.size)
+    var = tempfile.mkdtemp(prefix='stream-rss-', dir=args.dir)
+    proxy = None
+    try:
+        settings = {'base_port': free_base_port()}
+        if 'port' in inspect.signature(aio.setup).parameters:
+            settings['port'] = free_port()   # an aio that runs a proxy too
+        aio.setup(os.path.join(var, 'aio'), out=io.StringIO(), **settings)
+        var_aio = os.path.join(var, 'aio')
+        os.environ['OBJSTORE_CONF'] = os.path.join(var_aio, 'etc',
+                                                   'objstore.conf')
+        aio.start(var_aio, out=io.StringIO())
+        port = free_port()
+        conf = os.path.join(var_aio, 'etc', 'bench-proxy-server.conf')
+        with open(conf, 'w') as f:
+            f.write(PROXY_CONF.format(port=port))
+        log = open(os.path.join(var, 'proxy.log'), 'wb')
+        proxy = subprocess.Popen(
+            [sys.executable, '-m', 'objstore.proxy.server', conf],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_port(port, proxy)
+
+        conn = http.client.HTTPConnection('127.0.0.1', port)
+        conn.request('GET', '/auth/v1.0', headers={
+            'X-Auth-User': 'test:tester', 'X-Auth-Key': 'testing'})
+        resp = conn.getresponse()
+        resp.read()
+        token = resp.getheader('X-Auth-Token')
+        url = resp.getheader('X-Storage-Url')
+        account_path = url.split(str(port), 1)[1]
+        conn.request('PUT', account_path + '/bench',
+                     headers={'X-Auth-Token': token})
+        conn.getresponse().read()
+        conn.close()
+
+        roles = {'proxy': proxy.pid}
+        for node in range(1, aio.NODES + 1):
+            with open(os.path.join(var_aio, 'run',
+                                   'object-%d.pid' % node)) as f:
+                roles['object-%d' % node] = int(f.read())
+        sampler = Sampler(roles)
+        sampler.sample()
+        sampler.start()
+        path = account_path + '/bench/big'
+        sampler.phase = 'upload'
+        began = time.monotonic()
+        sent_md5 = upload(port, token, path, size, args.chunked)
+        up_secs = time.monotonic() - began
+        sampler.phase = 'download'
+        began = time.monotonic()
+        got_md5, got = download(port, token, path)
+        down_secs = time.monotonic() - began
+        sampler.stop_event.set()
+        sampler.join()
+        if (got_md5, got) != (sent_md5, size):
+            raise SystemExit('download differs: %d bytes, md5 %s'
+                             % (got, got_md5))
+        mib = size / 1048576
+        print('object: %d MiB, %s; upload %.1f s (%.0f MiB/s), download '
+              '%.1f s (%.0f MiB/s); MD5 verified both ways'
+              % (mib, 'chunked' if args.chunked else 'Content-Length',
+                 up_secs, mib / up_secs, down_secs, mib / down_secs))
+        sampler.report()
+        print('(object-N: the object server of node N; three of the four '
+              'hold the replicas)')
+    finally:
+        if proxy is not None and proxy.poll() is None:
+            os.killpg(proxy.pid, signal.SIGTERM)
+            proxy.wait(30)
+        try:
+            aio.stop(os.path.join(var, 'aio'), out=io.StringIO())
+        finally:
+            shutil.rmtree(var, ignore_errors=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

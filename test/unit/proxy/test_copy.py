@@ -1,0 +1,67 @@
+"""Server-side copy: where from, where to, which headers carry over."""
+import pytest
+
+from objstore.common.http import HTTPError
+from objstore.proxy.copy import (copied_from, copied_headers, parse_account,
+                                 parse_target, sub_environ)
+
+
+def test_parse_target():
+    assert parse_target('c/o', 'X-Copy-From') == ('c', 'o')
+    assert parse_target('/c/dir/o%20x', 'X-Copy-From') == ('c', 'dir/o x')
+    # raw UTF-8 bytes arrive as latin-1 text in WSGI
+    raw = '/c/\u00e9'.encode('utf-8').decode('latin-1')
+    assert parse_target(raw, 'Destination') == ('c', '\u00e9')
+    for bad in ('c', '/c', '/c/', '//o', ''):
+        with pytest.raises(HTTPError) as err:
+            parse_target(bad, 'Destination')
+        assert err.value.status == 412
+    with pytest.raises(HTTPError) as err:
+        parse_target('c/%ff', 'X-Copy-From')
+    assert err.value.status == 400
+
+
+def test_parse_account():
+    assert parse_account('AUTH_x%20y', 'Destination-Account') == 'AUTH_x y'
+    with pytest.raises(HTTPError):
+        parse_account('a/b', 'Destination-Account')
+
+
+def test_copied_headers():
+    source = [('Content-Type', 'a/src'), ('X-Object-Meta-Old', '1'),
+              ('Content-Encoding', 'gzip'), ('Etag', 'e'),
+              ('X-Delete-At', '99'), ('Content-Length', '5')]
+    request = [('Content-Type', 'text/plain'), ('X-Object-Meta-New', '2'),
+               ('X-Timestamp', '1.0')]
+    assert copied_headers(source, request, False, False) == {
+        'Content-Type': 'a/src', 'X-Object-Meta-Old': '1',
+        'Content-Encoding': 'gzip', 'X-Object-Meta-New': '2',
+        'X-Timestamp': '1.0'}
+    fresh = copied_headers(source, request, True, True)
+    assert fresh['Content-Type'] == 'text/plain'
+    assert 'X-Object-Meta-Old' not in fresh
+
+
+def test_copied_from_is_quoted():
+    assert copied_from('c', 'a b/\u00e9') == 'c/a%20b/%C3%A9'
+
+
+def test_sub_environ_keeps_auth_but_not_the_body():
+    environ = {'REQUEST_METHOD': 'COPY', 'PATH_INFO': '/v1/a/c/o',
+               'wsgi.input': object(), 'objstore.authorize': len,
+               'swift.authorize': len, 'objstore.account_owner': True,
+               'swift_owner': True, 'objstore.acl': 'x',
+               'REMOTE_USER': 'u', 'HTTP_X_AUTH_TOKEN': 't',
+               'webob.adhoc_attrs': {}}
+    env = sub_environ(environ, 'GET', 'a', 'c2', 'o x')
+    assert env['REQUEST_METHOD'] == 'GET'
+    assert env['RAW_PATH_INFO'] == '/v1/a/c2/o%20x'
+    assert env['PATH_INFO'] == '/v1/a/c2/o x'
+    assert env['objstore.authorize'] is len and env['REMOTE_USER'] == 'u'
+    assert env['objstore.account_owner'] is True
+    assert 'objstore.acl' not in env and 'webob.adhoc_attrs' not in env
+    assert 'HTTP_X_AUTH_TOKEN' not in env and env['wsgi.input'].read() == b''
+    other = sub_environ(environ, 'GET', 'b', 'c', 'o', same_account=False,
+                        headers={'HTTP_X_NEWEST': 'true'})
+    assert 'objstore.account_owner' not in other
+    assert 'swift_owner' not in other and other['HTTP_X_NEWEST'] == 'true'

@@ -1,0 +1,84 @@
+"""Signed requests to storage nodes over pooled connections."""
+from objstore.common import concurrency
+from objstore.common.timestamp import Timestamp
+from objstore.proxy.nodeclient import Reply, read_body
+from objstore.proxy.nodes import NodeSlots
+
+
+def put(backends, node, part, path, body=b'hello'):
+    headers = {'X-Timestamp': Timestamp.now().internal,
+               'Content-Type': 'text/x-test'}
+    return backends.client.request(node, part, 'PUT', path, headers,
+                                   body=body)
+
+
+def test_signed_request_and_reply(backends):
+    part, nodes = backends.ring.get_nodes('a', 'c', 'o')
+    reply = put(backends, nodes[0], part, '/a/c/o')
+    assert reply.status == 201
+    assert reply.get('etag') == reply.get('ETag') and reply.get('Etag')
+    reply = backends.client.request(nodes[0], part, 'GET', '/a/c/o', {})
+    assert (reply.status, reply.body) == (200, b'hello')
+    assert reply.get('Content-Type') == 'text/x-test'
+    assert 'Reply(127.0.0.1:' in repr(reply)
+
+
+def test_connections_are_kept_and_reused(backends):
+    part, nodes = backends.ring.get_nodes('a', 'c', 'o')
+    node = nodes[0]
+    put(backends, node, part, '/a/c/o')
+    idle = backends.pool._idle[('127.0.0.1', node['port'])]
+    assert len(idle) == 1
+    first = idle[0][0]
+    backends.client.request(node, part, 'HEAD', '/a/c/o', {})
+    assert idle[0][0] is first and first.reused
+
+
+def test_connection_closed_by_the_server_is_not_reused(backends):
+    part, nodes = backends.ring.get_nodes('a', 'c', 'o')
+    node = nodes[0]
+    put(backends, node, part, '/a/c/o')
+    conn = backends.pool._idle[('127.0.0.1', node['port'])][0][0]
+    concurrency.sleep(1.3)          # the server's keepalive is 1 s
+    assert conn.is_stale()
+    reply = backends.client.request(node, part, 'GET', '/a/c/o', {})
+    assert reply.status == 200
+    assert backends.pool._idle[('127.0.0.1', node['port'])][0][0] \
+        is not conn
+
+
+def test_unreachable_node_is_none_and_counted(backends):
+    part, nodes = backends.ring.get_nodes('a', 'c', 'o')
+    node = nodes[0]
+    backends.node(node).stop()
+    for _ in range(11):
+        assert backends.client.request(node, part, 'GET', '/a/c/o',
+                                       {}) is None
+    assert backends.limiter.is_limited(node)
+
+
+def test_507_limits_the_node_at_once(backends):
+    part, nodes = backends.ring.get_nodes('a', 'c', 'o')
+    backends.node(nodes[1]).fault = '507'
+    reply = backends.client.request(nodes[1], part, 'GET', '/a/c/o', {})
+    assert reply.status == 507
+    assert backends.limiter.is_limited(nodes[1])
+    slots = NodeSlots(backends.ring, part, backends.limiter, 6)
+    assert nodes[1] not in list(slots.in_order())
+    slots = NodeSlots(backends.ring, part, backends.limiter, 6)
+    assert slots.first(1).get('handoff_index') == 0
+
+
+def test_read_body_is_bounded(backends):
+    part, nodes = backends.ring.get_nodes('a', 'c', 'big')
+    put(backends, nodes[0], part, '/a/c/big', b'x' * 1000)
+    opened = backends.client.open(nodes[0], part, 'GET', '/a/c/big', {})
+    conn, resp = opened
+    try:
+        read_body(resp, limit=999)
+    except ValueError as e:
+        assert 'larger than 999' in str(e)
+    else:
+        raise AssertionError('no limit')
+    conn.close()
+    assert isinstance(Reply(nodes[0], 200, []).headers, list)
