@@ -25,11 +25,10 @@ install: $(STAMP)
 system-deps:
 	@bash .ci/system-deps $(DEBIAN_PACKAGES)
 
+# Foreground: Ctrl-C (or SIGTERM) stops every process. For a cluster in the
+# background: .venv/bin/objstore-aio start / stop / status --var var/aio
 run: install
-	$(BIN)/objstore-aio setup --var $(VAR)
-	$(BIN)/objstore-aio start --var $(VAR)
-	@echo
-	@echo "All-in-one cluster running (logs in $(VAR)/log). Stop it with: make stop"
+	$(BIN)/objstore-aio run --var $(VAR)
 
 stop:
 	$(BIN)/objstore-aio stop --var $(VAR)

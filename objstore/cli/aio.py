@@ -13,10 +13,12 @@
 It is idempotent: running it again keeps the secrets, builders and rings
 that are there and only fills in what is missing.
 
-``objstore-aio start --var DIR`` starts every server of every node in the
-background (logs in ``DIR/log/``, pid files in ``DIR/run/``) and waits
-until each one answers; ``stop`` stops them (SIGTERM: requests in flight
-finish); ``status`` says which run.
+``objstore-aio start --var DIR`` starts every server of every node and the
+proxy in the background (logs in ``DIR/log/``, pid files in ``DIR/run/``)
+and waits until each one answers; ``stop`` stops them (SIGTERM: requests
+in flight finish); ``status`` says which run. ``objstore-aio run`` does
+setup and start, prints how to reach the cluster, and stays in the
+foreground until Ctrl-C or SIGTERM, then stops everything.
 """
 import argparse
 import os
@@ -41,7 +43,15 @@ PORT_OFFSET = {'object': 10, 'container': 11, 'account': 12}
 KINDS = ('account', 'container', 'object')
 SERVER_MODULE = {'object': 'objstore.obj.server',
                  'container': 'objstore.container.server',
-                 'account': 'objstore.account.server'}
+                 'account': 'objstore.account.server',
+                 'proxy': 'objstore.proxy.server'}
+DEFAULT_PROXY_PORT = 8080
+DEFAULT_WORKERS = 1
+# The default users common clients and test suites expect.
+USERS = (('test', 'tester', 'testing', '.admin'),
+         ('test2', 'tester2', 'testing2', '.admin'),
+         ('test', 'tester3', 'testing3', ''),
+         ('admin', 'admin', 'admin', '.admin .reseller_admin'))
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 SERVER_CONF_TEMPLATE = """\
@@ -54,7 +64,29 @@ bind_port = {port}
 [{kind}-server]
 devices = {devices}
 mount_check = false
-workers = 1
+workers = {workers}
+"""
+PROXY_CONF_TEMPLATE = """\
+# Proxy of the all-in-one cluster, written by objstore-aio; see
+# etc/proxy-server.conf in the source tree for every setting.
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = {port}
+workers = {workers}
+
+[pipeline:main]
+pipeline = healthcheck tempauth proxy-server
+
+[filter:healthcheck]
+use = objstore.middleware.healthcheck
+
+[filter:tempauth]
+use = objstore.middleware.tempauth
+{users}
+
+[app:proxy-server]
+use = objstore.proxy.server
+account_autocreate = true
 """
 CONF_TEMPLATE = """\
 # All-in-one cluster config written by objstore-aio; see etc/objstore.conf
@@ -91,15 +123,16 @@ def write_conf(etc):
     return path, True
 
 
-def build_ring(etc, kind, base_port=DEFAULT_BASE_PORT):
+def build_ring(etc, kind, base_port=DEFAULT_BASE_PORT, nodes=NODES,
+               replicas=REPLICAS):
     """Create, rebalance and write one ring unless it already exists."""
     builder_path = os.path.join(etc, kind + '.builder')
     ring_path = os.path.join(etc, kind + '.ring.gz')
     if os.path.exists(builder_path):
         builder = RingBuilder.load(builder_path)
     else:
-        builder = RingBuilder(PART_POWER, REPLICAS, MIN_PART_HOURS)
-        for node in range(1, NODES + 1):
+        builder = RingBuilder(PART_POWER, replicas, MIN_PART_HOURS)
+        for node in range(1, nodes + 1):
             builder.add_dev({'region': 1, 'zone': node, 'ip': '127.0.0.1',
                              'port': port_for(kind, node, base_port),
                              'device': 'd%d' % node, 'weight': 100.0})
@@ -110,8 +143,21 @@ def build_ring(etc, kind, base_port=DEFAULT_BASE_PORT):
     return builder, ring_path
 
 
+def proxy_conf_path(var):
+    return os.path.join(var, 'etc', 'proxy-server.conf')
+
+
+def proxy_port(var):
+    """The proxy's port, as its config says."""
+    import configparser
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(proxy_conf_path(var))
+    return parser.getint('DEFAULT', 'bind_port')
+
+
 def servers(var):
-    """(kind, node, port, conf path) for every server, from the rings."""
+    """(kind, node, port, conf path) for every server, from the rings;
+    the proxy last (node 0)."""
     etc = os.path.join(var, 'etc')
     out = []
     for kind in KINDS:
@@ -122,42 +168,67 @@ def servers(var):
             node = dev['zone']
             out.append((kind, node, dev['port'], os.path.join(
                 etc, 'node%d' % node, '%s-server.conf' % kind)))
+    if os.path.exists(proxy_conf_path(var)):
+        out.append(('proxy', 0, proxy_port(var), proxy_conf_path(var)))
     return out
 
 
-def write_server_confs(var):
-    for kind, node, port, conf in servers(var):
+def write_server_confs(var, workers=DEFAULT_WORKERS,
+                       port=DEFAULT_PROXY_PORT):
+    for kind, node, port_, conf in servers(var):
         if os.path.exists(conf):
             continue
         os.makedirs(os.path.dirname(conf), exist_ok=True)
         with open(conf, 'w', encoding='utf-8') as f:
             f.write(SERVER_CONF_TEMPLATE.format(
-                kind=kind, node=node, port=port,
+                kind=kind, node=node, port=port_, workers=workers,
                 devices=os.path.join(var, 'srv', 'node%d' % node)))
+    if not os.path.exists(proxy_conf_path(var)):
+        users = '\n'.join('user_%s_%s = %s %s' % (a, u, key, groups)
+                          for a, u, key, groups in USERS)
+        with open(proxy_conf_path(var), 'w', encoding='utf-8') as f:
+            f.write(PROXY_CONF_TEMPLATE.format(
+                port=port, workers=max(1, workers), users=users.rstrip()))
 
 
-def setup(var, out=sys.stdout, base_port=DEFAULT_BASE_PORT):
+def setup(var, out=sys.stdout, base_port=DEFAULT_BASE_PORT, nodes=NODES,
+          replicas=REPLICAS, workers=DEFAULT_WORKERS,
+          port=DEFAULT_PROXY_PORT):
+    """Lay out the cluster; keep whatever is already there."""
+    if not replicas <= nodes:
+        raise RuntimeError('need at least as many nodes as replicas')
     var = os.path.abspath(var)
     etc = os.path.join(var, 'etc')
     os.makedirs(etc, exist_ok=True)
-    for node in range(1, NODES + 1):
+    for node in range(1, nodes + 1):
         os.makedirs(os.path.join(var, 'srv', 'node%d' % node, 'd%d' % node),
                     exist_ok=True)
     conf, created = write_conf(etc)
     out.write('%s cluster config %s\n'
               % ('wrote' if created else 'kept', conf))
     for kind in KINDS:
-        builder, ring_path = build_ring(etc, kind, base_port)
+        builder, ring_path = build_ring(etc, kind, base_port, nodes,
+                                        replicas)
         out.write('%-9s ring %s: %d partitions x %d replicas on %d devices, '
                   'balance %.2f%%\n' % (kind, ring_path, builder.parts,
                                          builder.replicas,
                                          len(list(builder.iter_devs())),
                                          builder.get_balance()))
-    write_server_confs(var)
+    write_server_confs(var, workers, port)
     out.write('\nInspect a ring:  .venv/bin/objstore-ring-builder %s\n'
               % os.path.join(etc, 'object.builder'))
     out.write('Use this config: export OBJSTORE_CONF=%s\n' % conf)
     return 0
+
+
+def describe(var, out=sys.stdout):
+    """How to talk to the cluster: auth URL and the default users."""
+    url = 'http://127.0.0.1:%d/auth/v1.0' % proxy_port(var)
+    out.write('\nAuth URL: %s\n' % url)
+    out.write('Users (account:user / key): %s\n' % ', '.join(
+        '%s:%s / %s%s' % (a, u, k, ' (%s)' % g.strip() if g else '')
+        for a, u, k, g in USERS))
+    out.write('Try: swift -A %s -U test:tester -K testing stat\n' % url)
 
 
 def _pid_path(var, kind, node):
@@ -193,12 +264,12 @@ def start(var, out=sys.stdout):
     started = []
     for kind, node, port, conf in servers(var):
         if _running_pid(var, kind, node):
-            out.write('%s server of node %d already runs on port %d\n'
-                      % (kind, node, port))
+            out.write('%s already runs on port %d\n'
+                      % (_name(kind, node), port))
             continue
         if _answers(port):
-            raise RuntimeError('port %d (%s server of node %d) is taken by '
-                               'another program' % (port, kind, node))
+            raise RuntimeError('port %d (%s) is taken by another program'
+                               % (port, _name(kind, node)))
         log = open(os.path.join(var, 'log', '%s-%d.log' % (kind, node)),
                    'ab')
         proc = subprocess.Popen(
@@ -213,13 +284,40 @@ def start(var, out=sys.stdout):
     for kind, node, port, proc in started:
         while not _answers(port):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError('%s server of node %d did not start; see '
-                                   '%s' % (kind, node, os.path.join(
-                                       var, 'log', '%s-%d.log'
-                                       % (kind, node))))
+                raise RuntimeError('%s did not start; see %s' % (
+                    _name(kind, node), os.path.join(
+                        var, 'log', '%s-%d.log' % (kind, node))))
             time.sleep(0.05)
-        out.write('started %s server of node %d on 127.0.0.1:%d\n'
-                  % (kind, node, port))
+        out.write('started %s on 127.0.0.1:%d\n'
+                  % (_name(kind, node), port))
+    return 0
+
+
+def _name(kind, node):
+    return 'proxy' if kind == 'proxy' else \
+        '%s server of node %d' % (kind, node)
+
+
+def run(var, out=sys.stdout, **settings):
+    """setup + start, then wait for Ctrl-C or SIGTERM and stop all."""
+    setup(var, out=out, **settings)
+    stopping = []
+
+    def on_signal(signum, frame):
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        start(var, out=out)
+        describe(var, out=out)
+        out.write('Running; Ctrl-C stops every server.\n')
+        out.flush()
+        while not stopping:
+            time.sleep(0.2)
+    finally:
+        out.write('\nstopping...\n')
+        stop(var, out=out)
     return 0
 
 
@@ -238,7 +336,7 @@ def stop(var, out=sys.stdout):
             time.sleep(0.05)
         if _alive(pid):
             os.killpg(pid, signal.SIGKILL)
-        out.write('stopped %s server of node %d\n' % (kind, node))
+        out.write('stopped %s\n' % _name(kind, node))
     for kind, node, port, conf in servers(var):
         try:
             os.unlink(_pid_path(var, kind, node))
@@ -268,8 +366,9 @@ def status(var, out=sys.stdout):
     for kind, node, port, conf in servers(var):
         up = _running_pid(var, kind, node) and _answers(port)
         down += not up
-        out.write('%-9s node %d  127.0.0.1:%d  %s\n'
-                  % (kind, node, port, 'running' if up else 'stopped'))
+        out.write('%-9s %-7s 127.0.0.1:%d  %s\n'
+                  % (kind, 'node %d' % node if node else '', port,
+                     'running' if up else 'stopped'))
     return 0 if not down else 1
 
 
@@ -277,24 +376,46 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='objstore-aio',
                                      description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='cmd', required=True)
-    for name, helptext in (('setup', 'lay out config, rings and devices'),
-                           ('start', 'start every server in the background'),
-                           ('stop', 'stop the servers'),
-                           ('status', 'say which servers run')):
+    for name, helptext in (
+            ('run', 'set up, start, and stop everything on Ctrl-C'),
+            ('setup', 'lay out config, rings and devices'),
+            ('start', 'start every server in the background'),
+            ('stop', 'stop the servers'),
+            ('status', 'say which servers run')):
         p = sub.add_parser(name, help=helptext)
         p.add_argument('--var', default='var/aio',
-                       help='directory for the cluster (default: var/aio)')
-        if name == 'setup':
+                       help='data directory of the cluster (default: '
+                            'var/aio); re-running keeps its data')
+        if name in ('setup', 'run'):
+            p.add_argument('--nodes', type=int, default=NODES,
+                           help='storage nodes (default %d)' % NODES)
+            p.add_argument('--replicas', type=int, default=REPLICAS,
+                           help='replicas (default %d)' % REPLICAS)
+            p.add_argument('--workers', type=int, default=DEFAULT_WORKERS,
+                           help='worker processes per server (default %d)'
+                           % DEFAULT_WORKERS)
+            p.add_argument('--port', type=int, default=DEFAULT_PROXY_PORT,
+                           help='proxy port (default %d)'
+                           % DEFAULT_PROXY_PORT)
             p.add_argument('--base-port', type=int,
                            default=DEFAULT_BASE_PORT,
-                           help='ports are base + 100 * node + 10/11/12 '
-                                '(default %d)' % DEFAULT_BASE_PORT)
+                           help='storage ports are base + 100 * node + '
+                                '10/11/12 (default %d)' % DEFAULT_BASE_PORT)
     args = parser.parse_args(argv)
     try:
-        if args.cmd == 'setup':
-            if not 1024 <= args.base_port <= 65000 - 100 * NODES:
+        if args.cmd in ('setup', 'run'):
+            if not 1 <= args.nodes <= 50 or not 1 <= args.replicas <= 16:
+                raise RuntimeError('--nodes must be 1-50, --replicas 1-16')
+            if not 1024 <= args.base_port <= 65000 - 100 * args.nodes:
                 raise RuntimeError('--base-port out of range')
-            return setup(args.var, base_port=args.base_port)
+            if not 1024 <= args.port <= 65535:
+                raise RuntimeError('--port out of range')
+            settings = dict(base_port=args.base_port, nodes=args.nodes,
+                            replicas=args.replicas, workers=args.workers,
+                            port=args.port)
+            if args.cmd == 'setup':
+                return setup(args.var, **settings)
+            return run(args.var, **settings)
         if not os.path.exists(os.path.join(args.var, 'etc',
                                            'object.ring.gz')):
             raise RuntimeError('%s has no cluster: run objstore-aio setup '

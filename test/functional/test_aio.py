@@ -37,17 +37,23 @@ def free_base_port():
     pytest.skip('no free port range')
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture
 def cluster(tmp_path, monkeypatch):
     var = str(tmp_path / 'aio')
-    assert aio.setup(var, out=io.StringIO(),
-                     base_port=free_base_port()) == 0
+    assert aio.setup(var, out=io.StringIO(), base_port=free_base_port(),
+                     port=free_port()) == 0
     monkeypatch.setenv('OBJSTORE_CONF', str(tmp_path / 'aio' / 'etc' /
                                             'objstore.conf'))
     try:
         out = io.StringIO()
         assert aio.start(var, out=out) == 0
-        assert out.getvalue().count('started') == 12
+        assert out.getvalue().count('started') == 13  # 12 + the proxy
         yield var
     finally:
         aio.stop(var, out=io.StringIO())
@@ -108,7 +114,7 @@ def test_start_store_read_stop(cluster):
             [('cat', len(body))]
     out = io.StringIO()
     assert aio.stop(var, out=out) == 0
-    assert out.getvalue().count('stopped') == 12
+    assert out.getvalue().count('stopped') == 13
     assert aio.status(var, out=io.StringIO()) == 1
 
 
@@ -116,3 +122,29 @@ def test_commands_need_a_cluster(tmp_path, capsys):
     assert aio.main(['start', '--var', str(tmp_path / 'none')]) == 2
     err = capsys.readouterr().err
     assert 'run objstore-aio setup first' in err and err.count('\n') == 1
+
+
+def test_the_proxy_serves_the_default_users(cluster):
+    import requests
+    port = aio.proxy_port(cluster)
+    base = 'http://127.0.0.1:%d' % port
+    assert requests.get(base + '/healthcheck', timeout=10).text == 'OK'
+    out = io.StringIO()
+    aio.describe(cluster, out=out)
+    assert 'http://127.0.0.1:%d/auth/v1.0' % port in out.getvalue()
+    assert 'test:tester / testing' in out.getvalue()
+    auth = requests.get(base + '/auth/v1.0', timeout=10, headers={
+        'X-Auth-User': 'test:tester', 'X-Auth-Key': 'testing'})
+    assert auth.status_code == 200
+    url, token = auth.headers['X-Storage-Url'], auth.headers['X-Auth-Token']
+    assert url.endswith('/v1/AUTH_test')
+    h = {'X-Auth-Token': token}
+    assert requests.put(url + '/c', headers=h, timeout=10).status_code in \
+        (201, 202)
+    assert requests.put(url + '/c/o', data=b'hello', headers=h,
+                        timeout=10).status_code == 201
+    got = requests.get(url + '/c/o', headers=h, timeout=10)
+    assert (got.status_code, got.content) == (200, b'hello')
+    bad = requests.get(base + '/auth/v1.0', timeout=10, headers={
+        'X-Auth-User': 'test:tester', 'X-Auth-Key': 'wrong'})
+    assert bad.status_code == 401
