@@ -20,7 +20,8 @@ from objstore.common.concurrency import run_in_thread
 from objstore.common.config import (ConfigError, backend_secret, config_true,
                                     hash_secret)
 from objstore.common.http import (HTTPError, Request, Response,
-                                  error_response, request_path, split_path)
+                                  error_response, header_sent, request_path,
+                                  split_path)
 from objstore.common.timestamp import parse_x_timestamp
 from objstore.common.wsgi import server_main
 from objstore.obj import (conditions, diskfile, fileset, hashes, ranges,
@@ -430,6 +431,10 @@ class ObjectServer:
             raise HTTPError(409, 'newer metadata exists', {
                 'X-Backend-Timestamp': df.timestamp.internal})
         meta = _metadata_from(req, diskfile.POST_REPLACED | {'content-type'})
+        if not header_sent(req.environ, 'Content-Type'):
+            # eventlet invents text/plain for a request without one; a
+            # POST that names no type keeps the object's
+            meta.pop('Content-Type', None)
         if 'Content-Type' in meta and not meta['Content-Type']:
             raise HTTPError(400, 'empty Content-Type')
         try:

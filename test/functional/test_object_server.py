@@ -221,6 +221,17 @@ def test_post_replaces_metadata(objsrv):
     assert any(f.endswith(post_ts + '.meta') for f in objsrv.files())
 
 
+def test_post_without_content_type_keeps_the_type(objsrv):
+    objsrv.put('/sda/1/a/c/typed', b'body', ts=ts_after(-5),
+               Content_Type='image/x-cat')
+    status, _, _ = objsrv.request('POST', '/sda/1/a/c/typed', {
+        'X-Timestamp': ts_after(), 'X-Object-Meta-C': '3'})
+    assert status == 202
+    status, headers, _ = objsrv.request('HEAD', '/sda/1/a/c/typed')
+    assert headers['content-type'] == 'image/x-cat'
+    assert headers['x-object-meta-c'] == '3'
+
+
 def test_x_delete_at_expires_the_object(objsrv):
     when = int(time.time()) + 2
     assert objsrv.put('/sda/1/a/c/o', b'soon gone',
