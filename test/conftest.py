@@ -118,3 +118,52 @@ def start_server(tmp_path, cluster_conf):
     yield start
     for server in started:
         server.stop()
+
+
+def _free_aio_base(nodes):
+    """A storage port base whose aio ports are all free right now."""
+    from objstore.cli import aio
+    for base in range(20000, 40000, 700):
+        ports = [aio.port_for(k, n, base) for k in aio.KINDS
+                 for n in range(1, nodes + 1)]
+        socks = []
+        try:
+            for port in ports:
+                s = socket.socket()
+                socks.append(s)
+                s.bind(('127.0.0.1', port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    pytest.skip('no free port range for an all-in-one cluster')
+
+
+@pytest.fixture(scope='module')
+def aio_cluster(tmp_path_factory):
+    """A running all-in-one cluster (4 nodes + proxy) for a test module.
+
+    Yields {'var', 'url' (proxy base URL), 'auth_url', 'conf'}; every
+    process is stopped when the module's tests are done.
+    """
+    import io
+    from objstore.cli import aio
+    var = str(tmp_path_factory.mktemp('aio') / 'var')
+    aio.setup(var, out=io.StringIO(), base_port=_free_aio_base(aio.NODES),
+              port=free_port())
+    conf = os.path.join(var, 'etc', 'objstore.conf')
+    saved = os.environ.get('OBJSTORE_CONF')
+    os.environ['OBJSTORE_CONF'] = conf
+    try:
+        aio.start(var, out=io.StringIO())
+        url = 'http://127.0.0.1:%d' % aio.proxy_port(var)
+        yield {'var': var, 'url': url, 'auth_url': url + '/auth/v1.0',
+               'conf': conf}
+    finally:
+        aio.stop(var, out=io.StringIO())
+        if saved is None:
+            os.environ.pop('OBJSTORE_CONF', None)
+        else:
+            os.environ['OBJSTORE_CONF'] = saved
