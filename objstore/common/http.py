@@ -102,6 +102,22 @@ def request_path(req):
     return wsgi_to_str(req.environ.get('PATH_INFO', ''))
 
 
+def client_path(req):
+    """request_path() for the client-facing API (proxy and its middleware).
+
+    Swift answers 412 for a path that is not valid UTF-8 or holds a NUL,
+    and its clients and test suites expect that; the storage servers'
+    internal API keeps 400.
+    """
+    try:
+        path = request_path(req)
+    except HTTPError:
+        raise HTTPError(412, 'invalid UTF-8 or contains NUL')
+    if '\x00' in path:
+        raise HTTPError(412, 'invalid UTF-8 or contains NUL')
+    return path
+
+
 def header_str(req, name, default=None):
     """A request header as text (WSGI headers are latin-1 str)."""
     value = req.headers.get(name)

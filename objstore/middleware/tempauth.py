@@ -81,7 +81,7 @@ from urllib.parse import parse_qs, quote, unquote
 from objstore.common import info
 from objstore.common.config import ConfigError, backend_secret, config_true
 from objstore.common.http import (
-    HTTPError, Response, Request, error_response, request_path)
+    HTTPError, Response, Request, client_path, error_response, request_path)
 from objstore.middleware import acl, tokens
 
 DEFAULT_RESELLER_PREFIX = 'AUTH_'
@@ -439,7 +439,7 @@ class TempAuth:
             environ.pop(key, None)
         req = Request(environ)
         try:
-            path = request_path(req)
+            path = client_path(req)
         except HTTPError as e:
             return e.response(req)(environ, start_response)
         if path.startswith(self.auth_prefix):

@@ -28,8 +28,8 @@ def client_chunks(wsgi_input, length, timeout, chunk_size=CHUNK_SIZE,
 
     ``length`` is the Content-Length (None for chunked transfer coding).
     Raises HTTPError 408 when the client stalls ``timeout`` seconds, 499
-    when it goes away or sends less than it announced, 413 when a chunked
-    body grows past ``limit``.
+    when it goes away or sends less than it announced, 400 for a malformed
+    chunked coding, 413 when a chunked body grows past ``limit``.
     """
     received = 0
     while True:
@@ -42,7 +42,11 @@ def client_chunks(wsgi_input, length, timeout, chunk_size=CHUNK_SIZE,
                 chunk = wsgi_input.read(want)
         except Timeout:
             raise HTTPError(408, 'timed out reading the request body')
-        except (OSError, ValueError) as e:
+        except ValueError as e:
+            # eventlet's ChunkReadError: the chunked coding itself is bad
+            # (the client is still there and sent malformed syntax)
+            raise HTTPError(400, 'malformed chunked body: %s' % e)
+        except OSError as e:
             raise HTTPError(499, 'client disconnected: %s' % e)
         if not chunk:
             break

@@ -18,7 +18,7 @@ import sys
 from objstore.common import config, constraints, info
 from objstore.common.config import ConfigError
 from objstore.common.http import (HTTPError, Request, error_response,
-                                  request_path, split_path)
+                                  client_path, split_path)
 from objstore.common.pipeline import load_pipeline
 from objstore.common.wsgi import run_server
 from objstore.proxy.account import AccountController
@@ -125,7 +125,7 @@ class ProxyApp:
     def handle(self, req):
         """The response to ``req``: the controllers' work, or the error."""
         try:
-            path = request_path(req)
+            path = client_path(req)
             if path in ('/info', '/info/'):
                 return self.info(req)
             account, container, obj = parse_path(path)
