@@ -167,3 +167,10 @@ def aio_cluster(tmp_path_factory):
             os.environ.pop('OBJSTORE_CONF', None)
         else:
             os.environ['OBJSTORE_CONF'] = saved
+
+
+@pytest.fixture
+def free_aio_ports():
+    """(storage base port, proxy port) that are free right now."""
+    from objstore.cli import aio
+    return _free_aio_base(aio.NODES), free_port()

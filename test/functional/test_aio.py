@@ -6,7 +6,6 @@ account updates), read it back from every replica, stop.
 """
 import io
 import json
-import socket
 
 import pytest
 
@@ -17,37 +16,12 @@ from objstore.common.timestamp import Timestamp
 from rings.ring import Ring
 
 
-def free_base_port():
-    """A base whose twelve aio ports are free right now."""
-    for base in range(20000, 40000, 700):
-        ports = [aio.port_for(k, n, base) for k in aio.KINDS
-                 for n in range(1, aio.NODES + 1)]
-        try:
-            socks = []
-            for port in ports:
-                s = socket.socket()
-                socks.append(s)
-                s.bind(('127.0.0.1', port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    pytest.skip('no free port range')
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def cluster(tmp_path, monkeypatch):
+def cluster(tmp_path, monkeypatch, free_aio_ports):
     var = str(tmp_path / 'aio')
-    assert aio.setup(var, out=io.StringIO(), base_port=free_base_port(),
-                     port=free_port()) == 0
+    base_port, proxy_port = free_aio_ports
+    assert aio.setup(var, out=io.StringIO(), base_port=base_port,
+                     port=proxy_port) == 0
     monkeypatch.setenv('OBJSTORE_CONF', str(tmp_path / 'aio' / 'etc' /
                                             'objstore.conf'))
     try:
