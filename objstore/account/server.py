@@ -33,13 +33,6 @@ class AccountServer(db_server.DatabaseServer):
         self.check_names(account, container)
         return device, partition, account, container
 
-    @staticmethod
-    def _maybe_info(broker):
-        try:
-            return broker.get_info()
-        except DatabaseNotFound:
-            return None
-
     def PUT(self, req, path):
         device, partition, account, container = self._parse(path)
         if container is not None:
@@ -69,7 +62,7 @@ class AccountServer(db_server.DatabaseServer):
             row = self.db(broker.put_container, container, put_ts,
                           delete_ts, counts[0], counts[1], stats_ts)
         except DatabaseNotFound:
-            return self.not_found(req, self.db(self._maybe_info, broker))
+            return self.not_found_for(req, broker)
         return self.status_response(204 if row['deleted'] else 201)
 
     def _optional_timestamp(self, req, header):
@@ -88,7 +81,7 @@ class AccountServer(db_server.DatabaseServer):
         try:
             self.db(broker.delete_account, ts)
         except DatabaseNotFound:
-            return self.not_found(req, self.db(self._maybe_info, broker))
+            return self.not_found_for(req, broker)
         except DatabaseConflict as e:
             raise HTTPError(409, 'account was put later (%s)' % e)
         return self.status_response(204)

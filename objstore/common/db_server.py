@@ -215,6 +215,10 @@ class DatabaseServer:
         return error_response(404, '%s not found' % self.server_type,
                               headers, req)
 
+    def not_found_for(self, req, broker):
+        """The 404 for a DB a write found missing or deleted."""
+        return self.not_found(req, self.db(self.get_live_info, broker)[0])
+
     def get_live_info(self, broker):
         """(info, None) for a live DB, else (None or info, 404-reason)."""
         try:

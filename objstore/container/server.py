@@ -122,20 +122,13 @@ class ContainerServer(db_server.DatabaseServer):
         try:
             info = self.db(delete)
         except DatabaseNotFound:
-            return self.not_found(req, self.db(self._maybe_info, broker))
+            return self.not_found_for(req, broker)
         except ContainerNotEmpty:
             raise HTTPError(409, 'container not empty')
         except DatabaseConflict as e:
             raise HTTPError(409, 'container was put later (%s)' % e)
         self._tell_account(broker, device, info, target, is_put=False)
         return self.status_response(204)
-
-    @staticmethod
-    def _maybe_info(broker):
-        try:
-            return broker.get_info()
-        except DatabaseNotFound:
-            return None
 
     def POST(self, req, path):
         device, partition, account, container, obj = self._parse(path)
@@ -192,7 +185,7 @@ class ContainerServer(db_server.DatabaseServer):
         try:
             changed, info = self.db(record)
         except DatabaseNotFound:
-            return self.not_found(req, self.db(self._maybe_info, broker))
+            return self.not_found_for(req, broker)
         if changed and info.get('account_target'):
             self.reporter.schedule(broker, self._device_root(device),
                                    self.name_hash(broker.account,
