@@ -6,7 +6,6 @@ module; each test works in its own container. Clients: `requests` for
 the raw HTTP and python-swiftclient for what users run.
 """
 import hashlib
-import inspect
 import io
 import os
 import signal
@@ -20,7 +19,6 @@ import pytest
 import requests
 import swiftclient.client as swiftclient
 
-from objstore.cli import aio
 
 PROXY_CONF = """\
 [DEFAULT]
@@ -50,34 +48,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
-
-
-def free_base_port():
-    """A base whose twelve aio ports are free right now."""
-    for base in range(20000 + os.getpid() % 50 * 300, 60000, 700):
-        socks = []
-        try:
-            for kind in aio.KINDS:
-                for node in range(1, aio.NODES + 1):
-                    s = socket.socket()
-                    socks.append(s)
-                    s.bind(('127.0.0.1', aio.port_for(kind, node, base)))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    pytest.skip('no free port range')
-
-
-def setup_cluster(var):
-    """objstore-aio setup on free ports (storage, and the proxy port for
-    an aio that starts a proxy of its own)."""
-    settings = {'base_port': free_base_port()}
-    if 'port' in inspect.signature(aio.setup).parameters:
-        settings['port'] = free_port()
-    aio.setup(var, out=io.StringIO(), **settings)
 
 
 class Proxy:
@@ -124,24 +94,13 @@ class Proxy:
 
 
 @pytest.fixture(scope='module')
-def proxy(tmp_path_factory):
-    var = str(tmp_path_factory.mktemp('proxy') / 'aio')
-    setup_cluster(var)
-    old = os.environ.get('OBJSTORE_CONF')
-    os.environ['OBJSTORE_CONF'] = os.path.join(var, 'etc', 'objstore.conf')
+def proxy(aio_cluster):
+    """A proxy of our own (short node_timeout) over the module's cluster."""
+    server = Proxy(aio_cluster['var'])
     try:
-        aio.start(var, out=io.StringIO())
-        server = Proxy(var)
-        try:
-            yield server
-        finally:
-            server.stop()
+        yield server
     finally:
-        aio.stop(var, out=io.StringIO())
-        if old is None:
-            os.environ.pop('OBJSTORE_CONF', None)
-        else:
-            os.environ['OBJSTORE_CONF'] = old
+        server.stop()
 
 
 def auth(proxy, user, key):

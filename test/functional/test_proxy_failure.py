@@ -7,11 +7,11 @@ proxy as usual; the replicas that belong on node 2 land on handoffs
 (SIGSTOP): it accepts connections but never answers, and node_timeout
 moves every request on to another node.
 
-The cluster and proxy harness is test_proxy.py's, loaded by path (test
-modules are not importable by name under --import-mode=importlib).
+The cluster is conftest's aio_cluster (one per module); the proxy and
+client harness is test_proxy.py's, loaded by path (test modules are not
+importable by name under --import-mode=importlib).
 """
 import importlib.util
-import io
 import os
 import signal
 import time
@@ -39,29 +39,18 @@ def pid_of(var, kind, node):
 
 
 @pytest.fixture(scope='module')
-def crippled(tmp_path_factory):
+def crippled(aio_cluster):
     """(var, proxy) of a cluster whose node 2 is dead."""
-    var = str(tmp_path_factory.mktemp('failure') / 'aio')
-    harness.setup_cluster(var)
-    old = os.environ.get('OBJSTORE_CONF')
-    os.environ['OBJSTORE_CONF'] = os.path.join(var, 'etc', 'objstore.conf')
+    var = aio_cluster['var']
+    for kind in aio.KINDS:
+        pid = pid_of(var, kind, DEAD_NODE)
+        os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    proxy = harness.Proxy(var, node_timeout='0.5', conn_timeout='0.5')
     try:
-        aio.start(var, out=io.StringIO())
-        for kind in aio.KINDS:
-            pid = pid_of(var, kind, DEAD_NODE)
-            os.killpg(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        proxy = harness.Proxy(var, node_timeout='0.5', conn_timeout='0.5')
-        try:
-            yield var, proxy
-        finally:
-            proxy.stop()
+        yield var, proxy
     finally:
-        aio.stop(var, out=io.StringIO())
-        if old is None:
-            os.environ.pop('OBJSTORE_CONF', None)
-        else:
-            os.environ['OBJSTORE_CONF'] = old
+        proxy.stop()
 
 
 def rings(var):
