@@ -8,14 +8,16 @@ import os
 import tempfile
 
 
-def write_atomically(path, write, mode=0o644):
-    """Call ``write(fileobj)`` on a temp file beside ``path``, then swap it in.
+def write_atomically(path, write, mode=0o644, tmp_dir=None):
+    """Call ``write(fileobj)`` on a temp file, then rename it to ``path``.
 
-    The temp file is fsync'd before the rename and the directory after
-    it, so the new file survives a crash once this returns.
+    The temp file goes beside ``path`` unless ``tmp_dir`` names another
+    directory (it must be on the same filesystem). It is fsync'd before
+    the rename and the directory after it, so the new file survives a
+    crash once this returns.
     """
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory,
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir or directory,
                                prefix='.%s.' % os.path.basename(path))
     try:
         with os.fdopen(fd, 'wb') as raw:

@@ -9,6 +9,7 @@ unit the replicator compares).
 import errno
 import os
 
+from rings.atomic import write_atomically
 from rings.ring import hash_path
 
 
@@ -73,27 +74,9 @@ def write_durably(path, data, tmp_dir):
     """Write ``data`` (bytes) to ``path`` so it appears whole or not at all.
 
     The temp file goes in ``tmp_dir`` (on the same device, so the rename
-    is atomic, and where startup cleanup finds leftovers of a crash); it
-    is fsync'd before the rename and the directory after it.
+    is atomic, and where startup cleanup finds leftovers of a crash).
     """
-    import tempfile
     makedirs_durable(tmp_dir)
     makedirs_durable(os.path.dirname(path))
-    fd, tmp = tempfile.mkstemp(dir=tmp_dir, suffix='.tmp')
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-        os.close(fd)
-        fd = None
-        os.rename(tmp, path)
-    except BaseException:
-        if fd is not None:
-            os.close(fd)
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(os.path.dirname(path))
+    write_atomically(path, lambda f: f.write(data), mode=0o600,
+                     tmp_dir=tmp_dir)

@@ -1,0 +1,42 @@
+"""Device layout helpers and durable writes, on real directories."""
+import os
+
+import pytest
+
+from objstore.common import ondisk
+
+
+def test_write_durably_creates_dirs_and_replaces_whole(tmp_path):
+    target = tmp_path / 'dev' / 'async_pending' / 'abc' / 'hash-1'
+    tmp_dir = tmp_path / 'dev' / 'tmp'
+    ondisk.write_durably(str(target), b'first', str(tmp_dir))
+    assert target.read_bytes() == b'first'
+    assert oct(target.stat().st_mode & 0o777) == '0o600'
+    ondisk.write_durably(str(target), b'second, longer', str(tmp_dir))
+    assert target.read_bytes() == b'second, longer'
+    assert os.listdir(tmp_dir) == []
+
+
+def test_failed_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
+    target = tmp_path / 'f'
+    tmp_dir = tmp_path / 'tmp'
+    ondisk.write_durably(str(target), b'old', str(tmp_dir))
+
+    def no_rename(src, dst):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(os, 'replace', no_rename)
+    with pytest.raises(OSError):
+        ondisk.write_durably(str(target), b'new', str(tmp_dir))
+    assert target.read_bytes() == b'old'
+    assert os.listdir(tmp_dir) == []
+
+
+def test_storage_dir_and_device_path(tmp_path):
+    assert ondisk.storage_dir('/srv', 'sda', 'objects', 7, 'ab12f') == \
+        '/srv/sda/objects/7/12f/ab12f'
+    (tmp_path / 'sda').mkdir()
+    assert ondisk.device_path(str(tmp_path), 'sda', False) == \
+        str(tmp_path / 'sda')
+    assert ondisk.device_path(str(tmp_path), 'sda', True) is None  # no mount
+    for bad in ('', '..', 'a/b', 'missing'):
+        assert ondisk.device_path(str(tmp_path), bad, False) is None
