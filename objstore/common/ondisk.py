@@ -8,6 +8,7 @@ unit the replicator compares).
 """
 import errno
 import os
+import uuid
 
 from rings.atomic import write_atomically
 from rings.ring import hash_path
@@ -77,6 +78,38 @@ def write_durably(path, data, tmp_dir):
     is atomic, and where startup cleanup finds leftovers of a crash).
     """
     makedirs_durable(tmp_dir)
-    makedirs_durable(os.path.dirname(path))
-    write_atomically(path, lambda f: f.write(data), mode=0o600,
-                     tmp_dir=tmp_dir)
+    for attempt in range(3):
+        makedirs_durable(os.path.dirname(path))
+        try:
+            write_atomically(path, lambda f: f.write(data), mode=0o600,
+                             tmp_dir=tmp_dir)
+            return
+        except FileNotFoundError:
+            # an updater removed the (empty) directory between our mkdir
+            # and the rename; make it again
+            if attempt == 2 or not os.path.isdir(tmp_dir):
+                raise
+
+
+QUARANTINE_DIR = 'quarantined'
+
+
+def quarantine(device_path, path, kind):
+    """Move a damaged file or directory to <device>/quarantined/<kind>/.
+
+    The rename keeps it on the same device for an operator to inspect and
+    takes it out of every daemon's way. Returns the new path, or None when
+    ``path`` is already gone (another process moved or removed it).
+    """
+    qdir = os.path.join(device_path, QUARANTINE_DIR, kind)
+    makedirs_durable(qdir)
+    dest = os.path.join(qdir, os.path.basename(path))
+    if os.path.exists(dest):
+        dest += '-' + uuid.uuid4().hex
+    try:
+        os.rename(path, dest)
+    except FileNotFoundError:
+        return None
+    fsync_dir(qdir)
+    fsync_dir(os.path.dirname(path))
+    return dest

@@ -109,6 +109,87 @@ def write_async_pending(device_root, hsh, account, container, nodes,
     return path
 
 
+def parse_async_pending(data):
+    """The record write_async_pending saved, from its bytes.
+
+    Raises ValueError when the bytes are not such a record, so the
+    updater can quarantine the file instead of retrying it forever.
+    """
+    try:
+        record = msgpack.unpackb(data, raw=False)
+    except Exception as e:
+        raise ValueError('not msgpack: %s' % e)
+    if not isinstance(record, dict):
+        raise ValueError('not a map')
+    for key in ('account', 'container'):
+        if not isinstance(record.get(key), str) or not record[key]:
+            raise ValueError('no %s' % key)
+    if record.get('op') != 'PUT':
+        raise ValueError('unknown op %r' % (record.get('op'),))
+    partition = record.get('partition')
+    if not isinstance(partition, int) or isinstance(partition, bool) or \
+            partition < 0:
+        raise ValueError('bad partition %r' % (partition,))
+    headers = record.get('headers')
+    if not isinstance(headers, dict) or 'X-Timestamp' not in headers or \
+            not all(isinstance(k, str) and isinstance(v, str)
+                    for k, v in headers.items()):
+        raise ValueError('bad headers')
+    record_nodes(record)
+    return record
+
+
+def record_nodes(record):
+    """[(ip, port, device)] still owed a record's update (ValueError)."""
+    nodes = record.get('nodes')
+    if not isinstance(nodes, list):
+        raise ValueError('no nodes')
+    out = []
+    for node in nodes:
+        try:
+            ip, sep, port = node['host'].rpartition(':')
+            device = node['device']
+        except (AttributeError, KeyError, TypeError):
+            raise ValueError('bad node %r' % (node,))
+        if not sep or not ip or not port.isdigit() or \
+                not 0 < int(port) < 65536 or not isinstance(device, str) \
+                or not device or '/' in device:
+            raise ValueError('bad node %r' % (node,))
+        out.append((ip.strip('[]'), int(port), device))
+    return out
+
+
+def with_nodes(record, nodes):
+    """The record owing its update to ``nodes`` [(ip, port, device)] only.
+    """
+    return dict(record, nodes=[{'host': '%s:%d' % (ip, port),
+                                'device': device}
+                               for ip, port, device in nodes])
+
+
+def settled(status):
+    """Does this answer end the retries for a node?
+
+    2xx: delivered. Other 4xx: retrying the same request cannot help (as
+    in Reporter.send). None (unreachable) and 5xx/507: try again later.
+    """
+    return status is not None and status < 500
+
+
+def needs_report(info):
+    """Do a container's stats differ from what its account last heard?"""
+    return (info['reported_object_count'], info['reported_bytes_used'],
+            info['reported_put_timestamp'],
+            info['reported_delete_timestamp']) != (
+        info['object_count'], info['bytes_used'], info['put_timestamp'],
+        info['delete_timestamp'])
+
+
+def account_path(device, partition, account, container):
+    """The backend path of an account update."""
+    return '/%s/%d/%s/%s' % (device, partition, account, container)
+
+
 class Reporter:
     """Sends account updates; saves the ones that fail.
 

@@ -45,9 +45,13 @@ def load(path):
     return value
 
 
-def iter_pending(device_path):
-    """Paths of all saved updates on a device, oldest suffix first."""
-    root = os.path.join(device_path, ASYNC_DIR)
+def iter_pending(device_path, directory=ASYNC_DIR):
+    """Paths of all saved updates on a device, oldest suffix first.
+
+    ``directory``: the container server keeps its account updates in the
+    same layout under another name (account_update.ASYNC_DIR).
+    """
+    root = os.path.join(device_path, directory)
     try:
         suffixes = sorted(os.listdir(root))
     except FileNotFoundError:
@@ -59,3 +63,20 @@ def iter_pending(device_path):
             continue
         for name in names:
             yield os.path.join(root, suffix, name)
+
+
+def remove(path):
+    """Delete a delivered update, and its suffix dir once empty.
+
+    Missing is fine (another updater got there first); so is a suffix
+    dir that is not empty or already gone. A writer racing the rmdir
+    makes the dir again (ondisk.write_durably).
+    """
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    try:
+        os.rmdir(os.path.dirname(path))
+    except OSError:
+        pass
