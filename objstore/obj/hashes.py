@@ -24,12 +24,36 @@ LOCK_FILE = '.lock'
 
 @contextmanager
 def partition_lock(partition_dir):
-    """An exclusive flock on the partition (blocks; call from a thread)."""
-    os.makedirs(partition_dir, exist_ok=True)
-    fd = os.open(os.path.join(partition_dir, LOCK_FILE),
-                 os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    """An exclusive flock on the partition (blocks; call from a thread).
+
+    The holder may remove the lock file and the partition dir (the
+    replicator emptying a handoff partition); a waiter that then wakes
+    up holding the removed file tries again, so the dir exists and the
+    lock is real while held.
+    """
+    path = os.path.join(partition_dir, LOCK_FILE)
+    while True:
+        os.makedirs(partition_dir, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
+                         0o644)
+        except FileNotFoundError:
+            continue  # the dir went away between makedirs and open
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            st = os.fstat(fd)
+            try:
+                current = os.stat(path)
+                if (current.st_dev, current.st_ino) == \
+                        (st.st_dev, st.st_ino):
+                    break
+            except FileNotFoundError:
+                pass
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)

@@ -2,10 +2,10 @@
 
 ``/<device>/<partition>/<account>/<container>/<object>`` with PUT, GET,
 HEAD, POST, DELETE, and ``REPLICATE /<device>/<partition>[/<suffixes>]``
-for the replicator. Every request must be signed with the cluster's
-backend secret. Bad input gets a 4xx with a one-line reason before
-anything on disk changes; device trouble gets 507; nothing gets a
-traceback.
+and ``SYNC /<device>/<partition>`` for the replicator. Every request must
+be signed with the cluster's backend secret. Bad input gets a 4xx with a
+one-line reason before anything on disk changes; device trouble gets 507;
+nothing gets a traceback.
 """
 import itertools
 import logging
@@ -25,7 +25,7 @@ from objstore.common.http import (HTTPError, Request, Response,
 from objstore.common.timestamp import parse_x_timestamp
 from objstore.common.wsgi import server_main
 from objstore.obj import (conditions, diskfile, fileset, hashes, ranges,
-                          updates)
+                          sync_receiver, updates)
 from objstore.obj.diskfile import (DeviceUnavailable, DiskFileConflict,
                                    DiskFileNoSpace, DiskFileNotExist)
 
@@ -133,7 +133,7 @@ class ObjectServer:
             log.info('removed %d stale temp files', removed)
         self.handlers = {'PUT': self.PUT, 'GET': self.GET, 'HEAD': self.GET,
                          'POST': self.POST, 'DELETE': self.DELETE,
-                         'REPLICATE': self.REPLICATE}
+                         'REPLICATE': self.REPLICATE, 'SYNC': self.SYNC}
 
     def __call__(self, environ, start_response):
         req = Request(environ)
@@ -478,6 +478,10 @@ class ObjectServer:
         body = msgpack.packb(result, use_bin_type=True)
         return Response(status=200, body=body,
                         content_type='application/x-msgpack')
+
+    def SYNC(self, req):
+        """Replication's check/push of object files (sync_receiver.py)."""
+        return sync_receiver.handle(self.mgr, req)
 
 
 def app_factory(conf):
