@@ -15,7 +15,12 @@ lives here:
   the ROWID order is the order of change and a replicator can ship
   "everything since row N" (``get_items_since``) and remember per peer
   how far it got (sync points);
-* listings with prefix, delimiter, marker, end_marker, limit, reverse.
+* listings with prefix, delimiter, marker, end_marker, limit, reverse;
+* what replication needs besides rows: a consistent snapshot of the whole
+  file, the checks a received copy must pass before it is installed or
+  merged, reclaiming old tombstone rows, and removing a database under
+  its write lock (a writer queued behind the removal gets
+  DatabaseNotFound, never a silent commit into the removed file).
 
 Durability: ``PRAGMA synchronous = FULL`` in WAL mode, so every committed
 transaction's WAL frames are fsynced before the commit returns. A server
@@ -36,6 +41,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import tempfile
 import uuid
@@ -49,6 +55,8 @@ ZERO = Timestamp(0).internal
 EMPTY_HASH = '0' * 32
 # How many rows one listing query fetches at a time.
 LIST_BATCH = 1000
+# schema_of() a fresh database, per broker class (reference_schema)
+_REFERENCE_SCHEMAS = {}
 
 
 class DatabaseError(Exception):
@@ -69,6 +77,10 @@ class ItemError(DatabaseError, ValueError):
 
 class MetadataError(DatabaseError, ValueError):
     """Metadata after the change would break the documented limits."""
+
+
+class BadDatabase(DatabaseError, ValueError):
+    """A file offered as a whole database is not one of the right kind."""
 
 
 def chexor(old_hex, *parts):
@@ -200,6 +212,47 @@ def merge_metadata(old, new):
     return merged, changed
 
 
+def check_metadata_items(metadata):
+    """ItemError unless ``metadata`` is {key: [value, timestamp]}."""
+    if not isinstance(metadata, dict):
+        raise ItemError('metadata must be a map')
+    for key, item in metadata.items():
+        if not isinstance(key, str) or not isinstance(
+                item, (list, tuple)) or len(item) != 2 or \
+                not isinstance(item[0], str):
+            raise ItemError('metadata items are {key: [value, ts]}')
+        try:
+            Timestamp(item[1])
+        except (TypeError, ValueError) as e:
+            raise ItemError(str(e))
+
+
+def fsync_file(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_db_files(path):
+    """Unlink a database file and its -wal/-shm companions if present."""
+    for name in (path, path + '-wal', path + '-shm'):
+        try:
+            os.unlink(name)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise
+
+
+def schema_of(conn):
+    """The set of (type, name, table, sql) objects a database defines,
+    SQLite's own internal ones left out."""
+    return {tuple(row) for row in conn.execute(
+        "SELECT type, name, tbl_name, sql FROM sqlite_master "
+        "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")}
+
+
 def live_metadata(metadata):
     """{key: value} without the empty values that mark removed items."""
     return {k: v[0] for k, v in metadata.items() if v[0] != ''}
@@ -232,12 +285,8 @@ class DatabaseBroker:
         return os.path.exists(self.db_file)
 
     @contextlib.contextmanager
-    def get(self):
-        """A connection to the existing database, for one operation.
-
-        Taken from the idle pool when one is open on this very file, and
-        put back afterwards (see ConnectionPool for why).
-        """
+    def _connection(self):
+        """(connection, file identity) for one operation; see get()."""
         try:
             ident = _file_ident(self.db_file)
         except FileNotFoundError:
@@ -254,16 +303,39 @@ class DatabaseBroker:
             conn.execute('PRAGMA busy_timeout = %d'
                          % int(self.timeout * 1000))
         try:
-            yield conn
+            yield conn, ident
         finally:
             POOL.give(self.db_file, ident, conn)
 
     @contextlib.contextmanager
+    def get(self):
+        """A connection to the existing database, for one operation.
+
+        Taken from the idle pool when one is open on this very file, and
+        put back afterwards (see ConnectionPool for why).
+        """
+        with self._connection() as (conn, _ident):
+            yield conn
+
+    @contextlib.contextmanager
     def transaction(self):
-        """A write transaction (BEGIN IMMEDIATE): commit, or roll back."""
-        with self.get() as conn:
+        """A write transaction (BEGIN IMMEDIATE): commit, or roll back.
+
+        Once the write lock is held the file must still be the one the
+        connection opened: a replicator removes a database (a handoff
+        moved home, a reclaimed delete) while holding that same lock, and
+        a writer that queued behind it must fail with DatabaseNotFound
+        rather than commit rows into a file nobody will read again.
+        """
+        with self._connection() as (conn, ident):
             conn.execute('BEGIN IMMEDIATE')
             try:
+                try:
+                    moved = _file_ident(self.db_file) != ident
+                except FileNotFoundError:
+                    moved = True
+                if moved:
+                    raise DatabaseNotFound(self.db_file)
                 yield conn
             except BaseException:
                 conn.execute('ROLLBACK')
@@ -335,26 +407,30 @@ class DatabaseBroker:
                     raise DatabaseError('cannot switch %s to WAL' % tmp_path)
             finally:
                 conn.close()
-            fd = os.open(tmp_path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            db_dir = os.path.dirname(self.db_file)
+            fsync_file(tmp_path)
+            return self._link_into_place(tmp_path)
+        finally:
+            remove_db_files(tmp_path)
+
+    def _link_into_place(self, tmp_path):
+        """Hard-link a finished file at db_file: False if one is there.
+
+        A replicator may remove an emptied directory between our mkdir and
+        the link; then the directory is made again.
+        """
+        db_dir = os.path.dirname(self.db_file)
+        for attempt in range(3):
             makedirs_durable(db_dir)
             try:
                 os.link(tmp_path, self.db_file)
             except FileExistsError:
                 return False
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+                continue
             fsync_dir(db_dir)
             return True
-        finally:
-            for path in (tmp_path, tmp_path + '-wal', tmp_path + '-shm'):
-                try:
-                    os.unlink(path)
-                except OSError as e:
-                    if e.errno != errno.ENOENT:
-                        raise
 
     # -- info and state -----------------------------------------------
 
@@ -369,14 +445,17 @@ class DatabaseBroker:
         with self.get() as conn:
             return self._info(conn)
 
+    def _replication_info(self, conn):
+        info = self._info(conn)
+        row = conn.execute('SELECT MAX(ROWID) FROM %s'
+                           % self.item_table).fetchone()
+        info['max_row'] = -1 if row[0] is None else row[0]
+        return info
+
     def get_replication_info(self):
         """get_info plus max_row: what a replicator compares with a peer."""
         with self.get() as conn:
-            info = self._info(conn)
-            row = conn.execute('SELECT MAX(ROWID) FROM %s'
-                               % self.item_table).fetchone()
-            info['max_row'] = -1 if row[0] is None else row[0]
-            return info
+            return self._replication_info(conn)
 
     @staticmethod
     def info_is_deleted(info):
@@ -490,15 +569,7 @@ class DatabaseBroker:
 
         With ``require_live`` a deleted database raises DatabaseNotFound.
         """
-        for key, item in new.items():
-            if not isinstance(key, str) or not isinstance(
-                    item, (list, tuple)) or len(item) != 2 or \
-                    not isinstance(item[0], str):
-                raise ItemError('metadata items are {key: [value, ts]}')
-            try:
-                Timestamp(item[1])
-            except ValueError as e:
-                raise ItemError(str(e))
+        check_metadata_items(new)
         with self.transaction() as conn:
             info = self._info(conn)
             if require_live and self.info_is_deleted(info):
@@ -619,6 +690,216 @@ class DatabaseBroker:
                     'sync_point = excluded.sync_point, '
                     'updated_at = excluded.updated_at'
                     % self._sync_table(incoming), (remote_id, point, now))
+
+    def advance_syncs(self, syncs):
+        """Raise incoming sync points [{'remote_id', 'sync_point'}] (never
+        lowers one); our own id is skipped."""
+        with self.transaction() as conn:
+            own_id = self._info(conn)['id']
+            for sync in syncs:
+                if sync['remote_id'] != own_id:
+                    self._advance_sync(conn, 'incoming_sync',
+                                       sync['remote_id'], sync['sync_point'])
+
+    # -- whole-database transfer --------------------------------------
+    # A replicator sends a peer that lacks the database, or is far behind,
+    # a copy of the whole file instead of rows (db_replicator.py). The
+    # sender takes a consistent snapshot; the receiver checks the copy and
+    # either installs it or merges it into the database it has.
+
+    def snapshot(self, dest_path):
+        """Copy the database to ``dest_path``; the copy's replication info.
+
+        SQLite's online backup reads every page in one read transaction,
+        so the copy is the database at one moment even while writers go
+        on (in WAL mode they are not blocked).
+        """
+        with self.get() as conn:
+            dest = connect(dest_path, self.timeout, create=True)
+            try:
+                conn.backup(dest)
+                return self._replication_info(dest)
+            finally:
+                dest.close()
+
+    @classmethod
+    def reference_schema(cls):
+        """schema_of() a database this class creates."""
+        schema = _REFERENCE_SCHEMAS.get(cls)
+        if schema is None:
+            conn = sqlite3.connect(':memory:')
+            try:
+                conn.executescript(cls(':memory:')._schema())
+                schema = schema_of(conn)
+            finally:
+                conn.close()
+            _REFERENCE_SCHEMAS[cls] = schema
+        return schema
+
+    @classmethod
+    def inspect_copy(cls, path, timeout=BUSY_TIMEOUT):
+        """The replication info of a received copy, or BadDatabase.
+
+        The copy must pass SQLite's quick_check, define exactly the
+        tables, indexes and triggers this class creates (so it is the
+        right kind and its counters stay right), and hold one db_info row
+        with valid timestamps, id and metadata. Whether its names belong
+        where it was sent is for the caller to check.
+        """
+        try:
+            conn = connect(path, timeout)
+        except sqlite3.Error as e:
+            raise BadDatabase('cannot open the database: %s' % e)
+        try:
+            problems = [row[0] for row in conn.execute('PRAGMA quick_check')]
+            if problems != ['ok']:
+                raise BadDatabase('damaged database: %s'
+                                  % '; '.join(problems[:3]))
+            if schema_of(conn) != cls.reference_schema():
+                raise BadDatabase('not a %s database' % cls.__name__)
+            if conn.execute('SELECT COUNT(*) FROM db_info').fetchone()[0] \
+                    != 1:
+                raise BadDatabase('db_info must hold exactly one row')
+            info = cls(path)._replication_info(conn)
+        except sqlite3.Error as e:
+            raise BadDatabase('unusable database: %s' % e)
+        except ValueError as e:  # metadata that is not JSON
+            raise BadDatabase('bad db_info: %s' % e)
+        finally:
+            conn.close()
+        try:
+            for key in ('created_at', 'put_timestamp', 'delete_timestamp'):
+                Timestamp(info[key])
+            check_metadata_items(info['metadata'])
+        except (TypeError, ValueError) as e:
+            raise BadDatabase('bad db_info: %s' % e)
+        if not isinstance(info['id'], str) or not info['id']:
+            raise BadDatabase('db_info has no id')
+        return info
+
+    def adopt_copy(self, copy_path, info):
+        """Make a checked copy (``info`` from inspect_copy) part of ours.
+
+        Without a database here the copy becomes it ('installed'): it gets
+        an id of its own (two files sharing one would mix up their sync
+        points), remembers that it holds the sender's rows up to
+        info['max_row'] and is linked into place like a new database.
+        Otherwise, or when a creator wins the race, rows, timestamps,
+        metadata and sync points are merged in ('merged'), a batch at a
+        time, newest wins: nothing newer here is ever replaced. The copy
+        file is changed; the caller removes it afterwards.
+        """
+        if not self.exists() and self._install_copy(copy_path, info):
+            return 'installed'
+        self._merge_copy(copy_path, info)
+        return 'merged'
+
+    def _install_copy(self, copy_path, info):
+        conn = connect(copy_path, self.timeout)
+        try:
+            conn.execute('BEGIN IMMEDIATE')
+            conn.execute('UPDATE db_info SET id = ?', (str(uuid.uuid4()),))
+            # what the sender sent to others says nothing about this file
+            conn.execute('DELETE FROM outgoing_sync')
+            self._advance_sync(conn, 'incoming_sync', info['id'],
+                               info['max_row'])
+            conn.execute('COMMIT')
+            mode = conn.execute('PRAGMA journal_mode = WAL').fetchone()
+            if mode[0].lower() != 'wal':
+                raise DatabaseError('cannot switch %s to WAL' % copy_path)
+        finally:
+            conn.close()
+        fsync_file(copy_path)
+        return self._link_into_place(copy_path)
+
+    def _merge_copy(self, copy_path, info, batch=LIST_BATCH):
+        source = info['id']
+        cols = ', '.join(('ROWID',) + self.item_columns)
+        conn = connect(copy_path, self.timeout)
+        try:
+            point = -1
+            while True:
+                rows = [dict(row) for row in conn.execute(
+                    'SELECT %s FROM %s WHERE ROWID > ? ORDER BY ROWID '
+                    'LIMIT ?' % (cols, self.item_table), (point, batch))]
+                if not rows:
+                    break
+                self.merge_items(rows)
+                point = rows[-1]['ROWID']
+            copy_info = self._info(conn)
+            # the copy holds every row the sender had merged from others
+            syncs = [dict(row) for row in conn.execute(
+                'SELECT remote_id, sync_point FROM incoming_sync')]
+        finally:
+            conn.close()
+        self.merge_timestamps(copy_info['created_at'],
+                              copy_info['put_timestamp'],
+                              copy_info['delete_timestamp'])
+        if copy_info['metadata']:
+            self.update_metadata(copy_info['metadata'])
+        syncs.append({'remote_id': source, 'sync_point': info['max_row']})
+        self.advance_syncs(syncs)
+
+    # -- reclaiming and removal ---------------------------------------
+
+    def reclaim_rows(self, column, cutoff, batch=LIST_BATCH):
+        """Drop tombstone rows whose ``column`` is older than ``cutoff``.
+
+        Once every replica has had reclaim_age to learn of a delete, the
+        tombstone row has done its job. Returns how many rows went.
+        """
+        if column not in self.item_columns:
+            raise ValueError('no column %r' % (column,))
+        cutoff = Timestamp(cutoff).internal
+        where = 'deleted = 1 AND %s < ?' % column
+        with self.get() as conn:
+            if conn.execute('SELECT 1 FROM %s WHERE %s LIMIT 1' % (
+                    self.item_table, where), (cutoff,)).fetchone() is None:
+                return 0
+        total = 0
+        while True:
+            with self.transaction() as conn:
+                gone = conn.execute(
+                    'DELETE FROM %s WHERE ROWID IN (SELECT ROWID FROM %s '
+                    'WHERE %s LIMIT ?)' % (self.item_table, self.item_table,
+                                          where), (cutoff, batch)).rowcount
+            total += gone
+            if gone < batch:
+                return total
+
+    def remove(self, tmp_dir, keep=None):
+        """Take the database off this device; True when it was removed.
+
+        Under the write lock ``keep(replication_info)`` may still say no
+        (a write arrived since the caller looked). The database's
+        directory is renamed into ``tmp_dir`` (one atomic rename takes the
+        file and its -wal/-shm together, so no stale WAL can be left to
+        be replayed onto a later database at this path), then deleted.
+        A writer queued on the lock then finds the file gone (see
+        transaction()) instead of committing into the removed copy.
+        """
+        makedirs_durable(tmp_dir)
+        db_dir = os.path.dirname(self.db_file)
+        doomed = os.path.join(tmp_dir, 'removed-%s' % uuid.uuid4().hex)
+        try:
+            with self.transaction() as conn:
+                if keep is not None and keep(self._replication_info(conn)):
+                    return False
+                os.rename(db_dir, doomed)
+        except DatabaseNotFound:
+            return False
+        fsync_dir(os.path.dirname(db_dir))
+        shutil.rmtree(doomed, ignore_errors=True)
+        # empty suffix and partition directories go too (a creator that
+        # races this makes them again, see _link_into_place)
+        for parent in (os.path.dirname(db_dir),
+                       os.path.dirname(os.path.dirname(db_dir))):
+            try:
+                os.rmdir(parent)
+            except OSError:
+                break
+            fsync_dir(os.path.dirname(parent))
+        return True
 
     # -- listings -----------------------------------------------------
 

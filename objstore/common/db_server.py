@@ -13,11 +13,24 @@ DB replicator talks to: ``info`` and ``sync`` answer the database's
 replication info (``sync`` first merges the caller's timestamps and
 metadata and adds the caller's incoming sync point), ``merge_items`` and
 ``merge_syncs`` apply rows and sync points.
+
+SYNCDB (``/<device>/<partition>/<db hash>``, the body a whole database
+file, Content-Length required) is how a replicator hands over a database
+a peer lacks or is far behind on. The body streams in fixed-size chunks
+to a temp file under ``<device>/tmp``; the copy must be a sound database
+of this server's kind whose account/container names hash to the path
+(400 otherwise, and nothing stored changes). It is then installed when
+there is no database here (201) or merged into the one there is (202):
+rows, timestamps and metadata merge newest-wins, so a receiver's newer
+rows are never replaced by an older copy.
 """
+import errno
 import logging
 import os
 import re
+import socket
 import sqlite3
+import tempfile
 
 import msgpack
 
@@ -26,8 +39,9 @@ from objstore.common import (concurrency, config, listing, ondisk,
 from objstore.common.constraints import (MAX_ACCOUNT_NAME_LENGTH,
                                          MAX_CONTAINER_NAME_LENGTH,
                                          check_metadata, check_name)
-from objstore.common.db import (BUSY_TIMEOUT, DatabaseConflict,
-                                DatabaseNotFound, ItemError, MetadataError)
+from objstore.common.db import (BUSY_TIMEOUT, BadDatabase,
+                                DatabaseConflict, DatabaseNotFound,
+                                ItemError, MetadataError, remove_db_files)
 from objstore.common.http import (HTTPError, Request, Response,
                                   error_response, request_path, split_path)
 from objstore.common.timestamp import Timestamp, parse_x_timestamp
@@ -35,6 +49,8 @@ from objstore.common.timestamp import Timestamp, parse_x_timestamp
 HASH_RE = re.compile(r'^[0-9a-f]{32}$')
 MAX_REPLICATE_BODY = 64 * 1024 * 1024
 REPLICATE_OPS = ('info', 'sync', 'merge_items', 'merge_syncs')
+# SYNCDB bodies are read and written this many bytes at a time.
+SYNCDB_CHUNK = 64 * 1024
 
 
 def pack(obj):
@@ -58,7 +74,8 @@ class DatabaseServer:
     datadir = None
     broker_class = None
     stored_headers = ()
-    methods = ('PUT', 'POST', 'DELETE', 'HEAD', 'GET', 'REPLICATE')
+    methods = ('PUT', 'POST', 'DELETE', 'HEAD', 'GET', 'REPLICATE',
+               'SYNCDB')
 
     def __init__(self, conf, secret=None, hash_secret=None):
         self.devices = conf.get('devices', '/srv/node')
@@ -108,8 +125,6 @@ class DatabaseServer:
             raise HTTPError(405, '%s not allowed' % req.method,
                             {'Allow': ', '.join(self.methods)})
         path = request_path(req)
-        if req.method == 'REPLICATE':
-            return self.REPLICATE(req, path)
         return getattr(self, req.method)(req, path)
 
     # -- helpers for handlers -----------------------------------------
@@ -376,4 +391,94 @@ class DatabaseServer:
         info = broker.get_replication_info()
         if args.get('remote_id'):
             info['sync_point'] = broker.get_sync(args['remote_id'])
+        return info
+
+    # -- SYNCDB -------------------------------------------------------
+
+    def SYNCDB(self, req, path):
+        device, partition, hsh = self.split(path, 3, 3)
+        if not HASH_RE.match(hsh):
+            raise HTTPError(400, 'invalid database hash %r' % hsh)
+        length = self._syncdb_length(req)
+        self.check_device(device)
+        try:
+            copy_path = self.db(self._new_copy_file, self.tmp_dir(device))
+            try:
+                self._receive_copy(req, copy_path, length)
+                info = self._checked_copy(copy_path, hsh)
+                broker = self.broker_class(
+                    self.db_path(device, partition, hsh),
+                    account=info['account'], container=info['container'],
+                    timeout=self.db_timeout)
+                try:
+                    result = self.db(broker.adopt_copy, copy_path, info)
+                except ItemError as e:
+                    raise HTTPError(400, 'bad rows in the database: %s' % e)
+            finally:
+                self.db(remove_db_files, copy_path)
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise HTTPError(507, 'no space for the database on %s'
+                                % device)
+            raise
+        return self.status_response(201 if result == 'installed' else 202)
+
+    @staticmethod
+    def _syncdb_length(req):
+        if req.headers.get('Transfer-Encoding'):
+            raise HTTPError(411, 'SYNCDB needs a Content-Length body')
+        value = req.headers.get('Content-Length')
+        if value is None:
+            raise HTTPError(411, 'SYNCDB needs a Content-Length body')
+        if not value.strip().isdigit():
+            raise HTTPError(400, 'invalid Content-Length')
+        length = int(value)
+        if length == 0:
+            raise HTTPError(400, 'SYNCDB body is empty')
+        return length
+
+    @staticmethod
+    def _new_copy_file(tmp_dir):
+        ondisk.makedirs_durable(tmp_dir)
+        fd, copy_path = tempfile.mkstemp(prefix='syncdb-', suffix='.db',
+                                         dir=tmp_dir)
+        os.close(fd)
+        return copy_path
+
+    @staticmethod
+    def _receive_copy(req, copy_path, length):
+        """Stream exactly ``length`` body bytes into ``copy_path``."""
+        stream = req.environ['wsgi.input']
+        received = 0
+        with open(copy_path, 'wb') as f:
+            while received < length:
+                try:
+                    chunk = stream.read(min(SYNCDB_CHUNK, length - received))
+                except (socket.timeout, TimeoutError):
+                    raise HTTPError(408, 'timed out reading the database')
+                except (OSError, ValueError) as e:
+                    raise HTTPError(400, 'body ended early: %s' % e)
+                if not chunk:
+                    raise HTTPError(400, 'body ended after %d of %d bytes'
+                                    % (received, length))
+                f.write(chunk)
+                received += len(chunk)
+
+    def _checked_copy(self, copy_path, hsh):
+        """inspect_copy's info for a copy that belongs at ``hsh``."""
+        try:
+            info = self.db(self.broker_class.inspect_copy, copy_path,
+                           self.db_timeout)
+        except BadDatabase as e:
+            raise HTTPError(400, str(e))
+        account, container = info['account'], info['container']
+        expected = str if self.server_type == 'container' else type(None)
+        if not isinstance(account, str) or \
+                not isinstance(container, expected):
+            raise HTTPError(400, 'the database does not name a %s'
+                            % self.server_type)
+        self.check_names(account, container)
+        if self.name_hash(account, container) != hsh:
+            raise HTTPError(400, 'the database is for %s, not %s' % (
+                self.name_hash(account, container), hsh))
         return info
