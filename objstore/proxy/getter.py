@@ -11,6 +11,7 @@ every primary is asked at once and the newest version wins.
 """
 import logging
 import re
+import zlib
 
 from objstore.common.concurrency import GreenPool
 from objstore.proxy.nodeclient import (NODE_ERRORS, Reply, describe,
@@ -189,13 +190,50 @@ class ObjectReader:
             self._read_whole(node, conn, resp)
         return None
 
+    def _prefix_crc(self, node, first, last, etag):
+        """CRC-32 of bytes first..last of ``node``'s copy, None if it
+        cannot give them."""
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in RESUME_DROPPED}
+        headers['Range'] = 'bytes=%d-%d' % (first, last)
+        headers['If-Match'] = etag
+        opened = self._open(node, headers)
+        if opened is None:
+            return None
+        conn, resp = opened
+        if resp.status != 206:
+            self._read_whole(node, conn, resp)
+            return None
+        crc, size = 0, 0
+        try:
+            while True:
+                chunk = resp.read(self.chunk_size)
+                if not chunk:
+                    break
+                crc = zlib.crc32(chunk, crc)
+                size += len(chunk)
+        except NODE_ERRORS:
+            conn.close()
+            return None
+        self.client.release(conn, resp)
+        return crc if size == last - first + 1 else None
+
     def _body(self, node, conn, resp):
         """The body's chunks, continued on another node after a failure.
+
+        A node that finds its copy damaged (MD5 mismatch) stops before
+        its last chunk, so the client never gets a complete bad object
+        from it; but the bytes it did send may be the damaged ones. So
+        before going on at another node, the bytes already sent are
+        compared (CRC-32, kept as they pass, cheap next to MD5) with the
+        same range of the new node's copy: if they differ, the response
+        is cut short rather than completed with the damage inside.
         """
         head = {k.lower(): v for k, v in resp.getheaders()}
         span = span_of(resp.status, head)
         etag = head.get('etag')
         offset = span[0] if span else 0
+        sent_crc = 0
         try:
             while True:
                 try:
@@ -208,6 +246,7 @@ class ObjectReader:
                     chunk, error = None, e
                 if chunk:
                     offset += len(chunk)
+                    sent_crc = zlib.crc32(chunk, sent_crc)
                     yield chunk
                     continue
                 if chunk is not None:   # b'': all of it
@@ -227,6 +266,12 @@ class ObjectReader:
                                 self.path, offset)
                     return
                 node, conn, resp = resumed
+                if offset > span[0] and self._prefix_crc(
+                        node, span[0], offset - 1, etag) != sent_crc:
+                    log.error('GET %s: the %d bytes sent differ from %s\'s '
+                              'copy; cutting the response short', self.path,
+                              offset - span[0], describe(node))
+                    return
         finally:
             if conn is not None:
                 conn.close()

@@ -225,7 +225,8 @@ class ObjectController(Controller):
         try:
             for chunk in chunks:
                 upload.send(chunk)
-            replies = upload.finish(self.settings.commit_timeout)
+            replies = upload.finish(self.settings.commit_timeout,
+                                    self.settings.post_quorum_timeout)
         except BaseException:
             upload.abort()
             raise

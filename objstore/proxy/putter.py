@@ -10,6 +10,8 @@ size and the upload runs at the pace of the slowest node still
 keeping up. A node that fails mid-body is dropped; the upload goes on
 while a quorum remains.
 """
+from time import monotonic
+
 from objstore.common import constraints
 from objstore.common.concurrency import GreenPool, Queue, Timeout, kill, \
     spawn
@@ -230,11 +232,15 @@ class Upload:
             self._send_now(self._held)
         self._held = chunk
 
-    def finish(self, timeout):
+    def finish(self, timeout, post_quorum_timeout=0.5):
         """End the body everywhere and collect the final answers.
 
         HTTPError 503 (and nothing committed) when fewer than a quorum
-        of nodes are still taking the body.
+        of nodes are still taking the body. Once a quorum has stored the
+        object, the others get ``post_quorum_timeout`` more seconds: a
+        node cut off from the network (whose socket took the whole body
+        into its buffer) must not hold the client for ``timeout``; what
+        it misses, replication brings it. A straggler counts as failed.
         """
         for putter in self.putters:
             putter.check()
@@ -245,11 +251,35 @@ class Upload:
             raise HTTPError(503, 'lost too many object servers mid-upload')
         for putter in self.putters:
             putter.finish()
+        return self._answers(timeout, post_quorum_timeout) + self.early
 
-        def answer(putter):
-            return putter.response(timeout, self.path)
-        pool = GreenPool(max(1, len(self.putters)))
-        return list(pool.imap(answer, self.putters)) + self.early
+    def _answers(self, timeout, post_quorum_timeout):
+        done = Queue()
+        waiting = {}
+        for putter in self.putters:
+            waiting[putter] = spawn(
+                lambda p: done.put((p, p.response(timeout, self.path))),
+                putter)
+        replies, stored, deadline = [], 0, None
+        while waiting:
+            try:
+                with Timeout(deadline and max(0.0, deadline - monotonic())):
+                    putter, reply = done.get()
+            except Timeout:
+                break
+            waiting.pop(putter)
+            replies.append(reply)
+            if reply is not None and 200 <= reply.status < 300:
+                stored += 1
+                if stored >= self.quorum and deadline is None:
+                    deadline = monotonic() + post_quorum_timeout
+        for putter, thread in waiting.items():
+            kill(thread)
+            putter.conn.close()
+            self.client.note_failure(putter.node, 'PUT', self.path,
+                                     TimeoutError('no answer after quorum'))
+            replies.append(None)
+        return replies
 
     def abort(self):
         """Drop every connection: the nodes see a short body and store

@@ -12,6 +12,7 @@ DEFAULTS = {
     'node_timeout': (10.0, float),
     'client_timeout': (60.0, float),
     'commit_timeout': (120.0, float),
+    'post_quorum_timeout': (0.5, float),
     'error_suppression_limit': (10, int),
     'error_suppression_interval': (60.0, float),
     'request_node_count': (0, int),

@@ -75,10 +75,37 @@ def test_body_cut_mid_stream_goes_on_at_the_next_node(backends):
     status, _, body = read(backends, 'cut')
     assert status == 200 and body == BODY
     seen = backends.node(primaries[1]).switch.seen
-    method, asked = seen[-1]
+    method, asked = seen[-2]
     assert method == 'GET' and asked.startswith('bytes=')
     assert asked.endswith('-%d' % (len(BODY) - 1))
-    assert 0 < int(asked[6:].split('-')[0]) <= 100000
+    offset = int(asked[6:].split('-')[0])
+    assert 0 < offset <= 100000
+    # then the bytes already sent were checked against the new node's copy
+    assert seen[-1] == ('GET', 'bytes=0-%d' % (offset - 1))
+
+
+def test_damaged_bytes_sent_before_a_resume_cut_the_response(backends,
+                                                             tmp_path):
+    """The first node's copy rotted early on: it sends all but its last
+    chunk before its MD5 check fails; the proxy must not complete those
+    bytes with another node's into a whole, wrong 200 body."""
+    import glob
+    primaries = backends.ring.get_nodes('a', 'c', 'rot')[1]
+    write(backends, 'rot', primaries)
+    first = backends.node(primaries[0])
+    [data] = glob.glob(os.path.join(str(tmp_path), 'node*', first.device,
+                                    'objects', '*', '*', '*', '*.data'))
+    with open(data, 'r+b') as f:
+        f.seek(10)
+        good = f.read(1)
+        f.seek(10)
+        f.write(bytes([good[0] ^ 0xff]))
+    status, _, body = read(backends, 'rot')
+    assert status == 200
+    assert len(body) < len(BODY) and body != BODY[:len(body)]
+    # the damaged copy went to quarantine; the next read is whole and good
+    status, _, body = read(backends, 'rot')
+    assert (status, body) == (200, BODY)
 
 
 def test_range_cut_mid_stream_keeps_the_range(backends):
