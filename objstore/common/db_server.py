@@ -105,11 +105,25 @@ class DatabaseServer:
             if 'locked' in str(e) or 'busy' in str(e):
                 resp = error_response(503, 'database busy, try again',
                                       request=req)
+            elif 'disk is full' in str(e):
+                resp = self.device_full(req)
+            else:
+                resp = self.internal_error(req)
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                resp = self.device_full(req)
             else:
                 resp = self.internal_error(req)
         except Exception:
             resp = self.internal_error(req)
         return resp(environ, start_response)
+
+    def device_full(self, req):
+        """507: the proxy (or updater) goes on at another device at once,
+        and the write lands in an async pending or on a handoff."""
+        self.log.warning('%s %s: device full', req.method,
+                         req.environ.get('PATH_INFO'))
+        return error_response(507, 'device full', request=req)
 
     def internal_error(self, req):
         """Log the traceback; the client gets one line, never the trace."""

@@ -7,6 +7,7 @@ be signed with the cluster's backend secret. Bad input gets a 4xx with a
 one-line reason before anything on disk changes; device trouble gets 507;
 nothing gets a traceback.
 """
+import errno
 import itertools
 import logging
 import socket
@@ -161,6 +162,12 @@ class ObjectServer:
             raise HTTPError(507, 'device %s is not available' % e)
         except DiskFileNoSpace as e:
             raise HTTPError(507, str(e))
+        except OSError as e:
+            # a full disk can surface anywhere (making tmp/ or a hash
+            # dir, a .meta, an xattr): the proxy must move on at once
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise HTTPError(507, 'device full: %s' % e.strerror)
+            raise
 
     # -- helpers -------------------------------------------------------------
 

@@ -131,3 +131,25 @@ def test_syncdb_refuses_bad_bodies_and_keeps_the_database(app, devices):
     assert os.listdir(str(devices / 'sda' / 'tmp')) == []
     # and the database still takes a good copy
     assert call(app, 'SYNCDB', path, body=copy_of(app, devices))[0] == 202
+
+
+def test_a_full_disk_is_507_not_500(app, devices, monkeypatch):
+    import errno
+    import sqlite3
+    assert call(app, 'PUT', '/sda/1/a/c', {'X-Timestamp': ts()})[0] == 201
+
+    def sqlite_full(*args, **kwargs):
+        raise sqlite3.OperationalError('database or disk is full')
+    monkeypatch.setattr(ContainerBroker, 'put_object', sqlite_full)
+    status, body = call(app, 'PUT', '/sda/1/a/c/o', {
+        'X-Timestamp': ts(), 'X-Size': '1', 'X-Content-Type': 'a/b',
+        'X-Etag': 'e'})
+    assert status == 507 and b'device full' in body
+
+    def os_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(ContainerBroker, 'initialize', os_full)
+    status, body = call(app, 'PUT', '/sda/2/a/c2', {'X-Timestamp': ts()})
+    assert status == 507
+    monkeypatch.undo()
+    assert call(app, 'GET', '/sda/1/a/c')[0] == 204

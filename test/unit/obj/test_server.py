@@ -83,3 +83,25 @@ def test_unsigned_is_401_before_anything_else(devices, cluster_conf):
     resp = req.get_response(app)
     assert resp.status_int == 401
     assert resp.body == b'request is not signed\n'
+
+
+def test_a_full_disk_anywhere_is_507_not_500(devices, cluster_conf,
+                                             monkeypatch):
+    import errno
+    from objstore.obj import diskfile
+    app = make_app(devices)
+    secret = cluster_conf['secret']
+
+    def full(path):
+        raise OSError(errno.ENOSPC, 'No space left on device', path)
+    monkeypatch.setattr(diskfile.ondisk, 'makedirs_durable', full)
+    resp = call(app, secret, 'PUT', '/sda/0/a/c/o', {
+        'X-Timestamp': Timestamp.now().internal, 'Content-Type': 'a/b'},
+        b'hello')
+    assert resp.status_int == 507 and b'device full' in resp.body
+    resp = call(app, secret, 'DELETE', '/sda/0/a/c/o', {
+        'X-Timestamp': Timestamp.now().internal})
+    assert resp.status_int == 507
+    monkeypatch.undo()
+    resp = call(app, secret, 'GET', '/sda/0/a/c/o')
+    assert resp.status_int == 404
