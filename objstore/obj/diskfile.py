@@ -22,7 +22,7 @@ import uuid
 from objstore.common import ondisk
 from objstore.common.concurrency import run_in_thread
 from objstore.common.timestamp import Timestamp
-from objstore.obj import fileset, hashes
+from objstore.obj import expiry, fileset, hashes
 from objstore.obj import metadata as md
 
 DATADIR = 'objects'
@@ -473,6 +473,10 @@ class DiskFileWriter:
             os.ftruncate(fd, self.upload_size)
         md.write_metadata(fd, metadata, offset=self.upload_size)
         os.fsync(fd)
+        if 'X-Delete-At' in metadata:
+            # noted before the rename: a crash leaves a stale entry at
+            # worst, never an expiring object the expirer cannot find
+            self._record_expiry(timestamp, metadata['X-Delete-At'])
         # mark the suffix stale before the rename: a crash in between
         # costs a needless rehash, never a missed change
         hashes.invalidate(df.partition_dir, df.suffix)
@@ -490,6 +494,17 @@ class DiskFileWriter:
         self.committed = True
         ondisk.fsync_dir(df.hash_dir)
         fileset.cleanup_dir(df.hash_dir, df.mgr.reclaim_age)
+
+    def _record_expiry(self, timestamp, delete_at):
+        """Add the object to its device's expiry index (expiry.py)."""
+        when = expiry.parse_delete_at(delete_at)
+        if when is None:
+            log.warning('%s: ignoring unusable X-Delete-At %r', self.df.name,
+                        delete_at)
+            return
+        df = self.df
+        expiry.record(df.device_path, when, df.partition, df.hash, df.name,
+                      timestamp)
 
     def close(self):
         """Release the temp file; remove it unless committed."""
