@@ -10,6 +10,7 @@ size and the upload runs at the pace of the slowest node still
 keeping up. A node that fails mid-body is dropped; the upload goes on
 while a quorum remains.
 """
+import logging
 from time import monotonic
 
 from objstore.common import constraints
@@ -17,11 +18,12 @@ from objstore.common.concurrency import GreenPool, Queue, Timeout, kill, \
     spawn
 from objstore.common.http import HTTPError
 from objstore.proxy.nodeclient import (NODE_ERRORS, RETRYABLE, Reply,
-                                       read_body)
+                                       describe, read_body)
 from objstore.proxy.quorum import quorum_size
 
 CHUNK_SIZE = 65536
 _END = object()
+log = logging.getLogger('objstore.proxy')
 
 
 def client_chunks(wsgi_input, length, timeout, chunk_size=CHUNK_SIZE,
@@ -240,7 +242,9 @@ class Upload:
         object, the others get ``post_quorum_timeout`` more seconds: a
         node cut off from the network (whose socket took the whole body
         into its buffer) must not hold the client for ``timeout``; what
-        it misses, replication brings it. A straggler counts as failed.
+        it misses, replication brings it. A straggler is not an error
+        (it is often just waiting on a container update it will save for
+        the updater), so it is not error-limited.
         """
         for putter in self.putters:
             putter.check()
@@ -276,8 +280,8 @@ class Upload:
         for putter, thread in waiting.items():
             kill(thread)
             putter.conn.close()
-            self.client.note_failure(putter.node, 'PUT', self.path,
-                                     TimeoutError('no answer after quorum'))
+            log.info('PUT %s: answered at quorum without %s', self.path,
+                     describe(putter.node))
             replies.append(None)
         return replies
 
