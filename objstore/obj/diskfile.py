@@ -482,15 +482,17 @@ class DiskFileWriter:
         hashes.invalidate(df.partition_dir, df.suffix)
         target = os.path.join(df.hash_dir, fileset.file_name(timestamp, ext))
         for attempt in range(3):
-            ondisk.makedirs_durable(df.hash_dir)
-            df.check_conflict(timestamp, ext)
             try:
+                ondisk.makedirs_durable(df.hash_dir)
+                df.check_conflict(timestamp, ext)
                 os.rename(self.tmp_path, target)
                 break
             except FileNotFoundError:
                 if attempt == 2:
                     raise
-                # cleanup removed the empty hash dir under us; again
+                # a cleanup or rehash removed an empty hash or suffix dir
+                # (or the replicator an emptied partition) between our
+                # mkdir and the rename; make it again
         self.committed = True
         ondisk.fsync_dir(df.hash_dir)
         fileset.cleanup_dir(df.hash_dir, df.mgr.reclaim_age)

@@ -314,3 +314,38 @@ def test_commit_survives_cleanup_removing_the_hash_dir(mgr):
     assert not os.path.exists(df.hash_dir)
     put(mgr, b'again', ts())
     assert read(mgr)[0] == b'again'
+
+
+def test_commit_survives_its_directory_vanishing_once(tmp_path, monkeypatch):
+    """A rehash may rmdir an empty suffix dir between the writer's mkdir
+    and its rename; the commit makes the directory again."""
+    import shutil
+    from objstore.obj import diskfile as dfmod
+    (tmp_path / 'sda').mkdir()
+    mgr = dfmod.DiskFileManager(str(tmp_path), mount_check=False,
+                                hash_prefix=b'p', hash_suffix=b's',
+                                run=lambda f, *a, **k: f(*a, **k))
+    df = mgr.get_diskfile('sda', 3, 'a', 'c', 'o')
+    real = dfmod.ondisk.makedirs_durable
+    calls = []
+
+    def racing(path):
+        real(path)
+        if os.sep + 'objects' + os.sep in path:
+            calls.append(path)
+            if len(calls) == 1:
+                # the suffix dir goes while makedirs fsyncs the new dirs
+                shutil.rmtree(os.path.dirname(path))
+                raise FileNotFoundError(2, 'No such file or directory',
+                                        os.path.dirname(path))
+    monkeypatch.setattr(dfmod.ondisk, 'makedirs_durable', racing)
+    writer = df.writer(5)
+    writer.write(b'hello')
+    ts = Timestamp.now()
+    writer.commit(ts, {'name': df.name, 'X-Timestamp': ts.internal,
+                       'Content-Length': 5, 'ETag': writer.etag,
+                       'Content-Type': 'a/b'})
+    writer.close()
+    assert len(calls) >= 2
+    assert df.open().content_length == 5
+    df.close()
