@@ -157,7 +157,8 @@ def aio_cluster(tmp_path_factory):
     saved = os.environ.get('OBJSTORE_CONF')
     os.environ['OBJSTORE_CONF'] = conf
     try:
-        aio.start(var, out=io.StringIO())
+        # the daemons are left out: tests that need one run it --once
+        aio.start(var, out=io.StringIO(), with_daemons=False)
         url = 'http://127.0.0.1:%d' % aio.proxy_port(var)
         yield {'var': var, 'url': url, 'auth_url': url + '/auth/v1.0',
                'conf': conf}

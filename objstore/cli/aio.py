@@ -15,8 +15,10 @@ that are there and only fills in what is missing.
 
 ``objstore-aio start --var DIR`` starts every server of every node and the
 proxy in the background (logs in ``DIR/log/``, pid files in ``DIR/run/``)
-and waits until each one answers; ``stop`` stops them (SIGTERM: requests
-in flight finish); ``status`` says which run. ``objstore-aio run`` does
+and waits until each one answers, then each node's background daemons
+(replicators, auditor, updaters, expirer, reaper: what makes the cluster
+converge and heal; ``--no-daemons`` leaves them out); ``stop`` stops them
+(SIGTERM: requests in flight finish); ``status`` says which run. ``objstore-aio run`` does
 setup and start, prints how to reach the cluster, and stays in the
 foreground until Ctrl-C or SIGTERM, then stops everything.
 """
@@ -45,6 +47,51 @@ SERVER_MODULE = {'object': 'objstore.obj.server',
                  'container': 'objstore.container.server',
                  'account': 'objstore.account.server',
                  'proxy': 'objstore.proxy.server'}
+# The background daemons of each node: (server kind whose config they
+# read, config section, module).
+DAEMONS = (
+    ('object', 'object-replicator', 'objstore.obj.replicator'),
+    ('object', 'object-auditor', 'objstore.obj.auditor'),
+    ('object', 'object-updater', 'objstore.obj.updater'),
+    ('object', 'object-expirer', 'objstore.obj.expirer'),
+    ('container', 'container-replicator', 'objstore.container.replicator'),
+    ('container', 'container-updater', 'objstore.container.updater'),
+    ('account', 'account-replicator', 'objstore.account.replicator'),
+    ('account', 'account-reaper', 'objstore.account.reaper'),
+)
+# Daemon settings for a small cluster on one machine: short intervals so a
+# user sees replication, expiry and reaping within a minute; a gentle
+# auditor. Production values are in etc/*-server.conf.
+DAEMON_CONF = {
+    'object': """
+[object-replicator]
+interval = 30
+
+[object-auditor]
+interval = 300
+bytes_per_second = 10485760
+
+[object-updater]
+interval = 30
+
+[object-expirer]
+interval = 30
+""",
+    'container': """
+[container-replicator]
+interval = 30
+
+[container-updater]
+interval = 30
+""",
+    'account': """
+[account-replicator]
+interval = 30
+
+[account-reaper]
+interval = 60
+""",
+}
 DEFAULT_PROXY_PORT = 8080
 DEFAULT_WORKERS = 1
 # The default users common clients and test suites expect.
@@ -173,6 +220,16 @@ def servers(var):
     return out
 
 
+def daemons(var):
+    """(section, node, module, conf path) of every node's daemons."""
+    out = []
+    for kind, node, _port, conf in servers(var):
+        for daemon_kind, section, module in DAEMONS:
+            if daemon_kind == kind:
+                out.append((section, node, module, conf))
+    return out
+
+
 def write_server_confs(var, workers=DEFAULT_WORKERS,
                        port=DEFAULT_PROXY_PORT):
     for kind, node, port_, conf in servers(var):
@@ -183,6 +240,7 @@ def write_server_confs(var, workers=DEFAULT_WORKERS,
             f.write(SERVER_CONF_TEMPLATE.format(
                 kind=kind, node=node, port=port_, workers=workers,
                 devices=os.path.join(var, 'srv', 'node%d' % node)))
+            f.write(DAEMON_CONF[kind])
     if not os.path.exists(proxy_conf_path(var)):
         users = '\n'.join('user_%s_%s = %s %s' % (a, u, key, groups)
                           for a, u, key, groups in USERS)
@@ -254,8 +312,24 @@ def _answers(port):
         return False
 
 
-def start(var, out=sys.stdout):
-    """Start every server not already running; wait until each answers."""
+def _spawn(var, name, node, module, conf, env):
+    """Start ``python -m module conf`` in its own session; record its pid."""
+    log = open(os.path.join(var, 'log', '%s-%d.log' % (name, node)), 'ab')
+    proc = subprocess.Popen(
+        [sys.executable, '-m', module, conf], env=env,
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    log.close()
+    with open(_pid_path(var, name, node), 'w') as f:
+        f.write('%d\n' % proc.pid)
+    return proc
+
+
+def start(var, out=sys.stdout, with_daemons=True):
+    """Start every server not already running; wait until each answers.
+
+    Then (``with_daemons``) start each node's background daemons.
+    """
     var = os.path.abspath(var)
     for sub in ('log', 'run'):
         os.makedirs(os.path.join(var, sub), exist_ok=True)
@@ -270,35 +344,58 @@ def start(var, out=sys.stdout):
         if _answers(port):
             raise RuntimeError('port %d (%s) is taken by another program'
                                % (port, _name(kind, node)))
-        log = open(os.path.join(var, 'log', '%s-%d.log' % (kind, node)),
-                   'ab')
-        proc = subprocess.Popen(
-            [sys.executable, '-m', SERVER_MODULE[kind], conf], env=env,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        log.close()
-        with open(_pid_path(var, kind, node), 'w') as f:
-            f.write('%d\n' % proc.pid)
+        proc = _spawn(var, kind, node, SERVER_MODULE[kind], conf, env)
         started.append((kind, node, port, proc))
     deadline = time.monotonic() + START_TIMEOUT
     for kind, node, port, proc in started:
         while not _answers(port):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError('%s did not start; see %s' % (
-                    _name(kind, node), os.path.join(
-                        var, 'log', '%s-%d.log' % (kind, node))))
+                    _name(kind, node), _log_path(var, kind, node)))
             time.sleep(0.05)
         out.write('started %s on 127.0.0.1:%d\n'
                   % (_name(kind, node), port))
+    if with_daemons:
+        start_daemons(var, env, out)
     return 0
 
 
+def start_daemons(var, env, out):
+    """Start the daemons not already running; fail if one exits at once."""
+    started = []
+    for section, node, module, conf in daemons(var):
+        if _running_pid(var, section, node):
+            continue
+        started.append((section, node,
+                        _spawn(var, section, node, module, conf, env)))
+    # a daemon that cannot start (bad config, missing ring) exits within
+    # its first second; one still running then is working
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and \
+            all(proc.poll() is None for _, _, proc in started):
+        time.sleep(0.05)
+    for section, node, proc in started:
+        if proc.poll() is not None:
+            raise RuntimeError('%s did not start; see %s' % (
+                _name(section, node), _log_path(var, section, node)))
+    if started:
+        out.write('started %d daemons (%s) on each node\n' % (
+            len(DAEMONS), ', '.join(section for _, section, _ in DAEMONS)))
+
+
+def _log_path(var, name, node):
+    return os.path.join(var, 'log', '%s-%d.log' % (name, node))
+
+
 def _name(kind, node):
-    return 'proxy' if kind == 'proxy' else \
-        '%s server of node %d' % (kind, node)
+    if kind == 'proxy':
+        return 'proxy'
+    if kind in KINDS:
+        return '%s server of node %d' % (kind, node)
+    return '%s of node %d' % (kind, node)
 
 
-def run(var, out=sys.stdout, **settings):
+def run(var, out=sys.stdout, with_daemons=True, **settings):
     """setup + start, then wait for Ctrl-C or SIGTERM and stop all."""
     setup(var, out=out, **settings)
     stopping = []
@@ -309,7 +406,7 @@ def run(var, out=sys.stdout, **settings):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        start(var, out=out)
+        start(var, out=out, with_daemons=with_daemons)
         describe(var, out=out)
         out.write('Running; Ctrl-C stops every server.\n')
         out.flush()
@@ -322,27 +419,41 @@ def run(var, out=sys.stdout, **settings):
 
 
 def stop(var, out=sys.stdout):
-    """SIGTERM every server we started and wait for it to finish."""
+    """SIGTERM every daemon and server we started; wait for them to end.
+
+    Daemons go first, so none is left talking to stopped servers.
+    """
     var = os.path.abspath(var)
+    stopped = _stop_all(var, [(section, node)
+                              for section, node, _, _ in daemons(var)])
+    if stopped:
+        out.write('stopped %d daemons\n' % len(stopped))
+    for name, node in _stop_all(var, [(kind, node) for kind, node, _, _
+                                      in servers(var)]):
+        out.write('stopped %s\n' % _name(name, node))
+    return 0
+
+
+def _stop_all(var, procs):
+    """SIGTERM the running ones of [(name, node)]; return those stopped."""
     waiting = []
-    for kind, node, port, conf in servers(var):
-        pid = _running_pid(var, kind, node)
+    for name, node in procs:
+        pid = _running_pid(var, name, node)
         if pid:
             os.kill(pid, signal.SIGTERM)
-            waiting.append((kind, node, pid))
+            waiting.append((name, node, pid))
     deadline = time.monotonic() + STOP_TIMEOUT
-    for kind, node, pid in waiting:
+    for name, node, pid in waiting:
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         if _alive(pid):
             os.killpg(pid, signal.SIGKILL)
-        out.write('stopped %s\n' % _name(kind, node))
-    for kind, node, port, conf in servers(var):
+    for name, node in procs:
         try:
-            os.unlink(_pid_path(var, kind, node))
+            os.unlink(_pid_path(var, name, node))
         except FileNotFoundError:
             pass
-    return 0
+    return [(name, node) for name, node, _ in waiting]
 
 
 def _alive(pid):
@@ -360,14 +471,25 @@ def _alive(pid):
 
 
 def status(var, out=sys.stdout):
-    """One line per server; exit 0 only when every server runs."""
+    """One line per server and started daemon; exit 0 only when all run.
+
+    Daemons never started (``--no-daemons``) are not listed.
+    """
     var = os.path.abspath(var)
     down = 0
     for kind, node, port, conf in servers(var):
         up = _running_pid(var, kind, node) and _answers(port)
         down += not up
-        out.write('%-9s %-7s 127.0.0.1:%d  %s\n'
+        out.write('%-20s %-7s 127.0.0.1:%d  %s\n'
                   % (kind, 'node %d' % node if node else '', port,
+                     'running' if up else 'stopped'))
+    for section, node, module, conf in daemons(var):
+        if not os.path.exists(_pid_path(var, section, node)):
+            continue
+        up = _running_pid(var, section, node)
+        down += not up
+        out.write('%-20s %-7s %-15s  %s\n'
+                  % (section, 'node %d' % node, '',
                      'running' if up else 'stopped'))
     return 0 if not down else 1
 
@@ -386,6 +508,11 @@ def main(argv=None):
         p.add_argument('--var', default='var/aio',
                        help='data directory of the cluster (default: '
                             'var/aio); re-running keeps its data')
+        if name in ('start', 'run'):
+            p.add_argument('--no-daemons', action='store_true',
+                           help='start only the servers, not the '
+                                'replicators, auditor, updaters, expirer '
+                                'and reaper')
         if name in ('setup', 'run'):
             p.add_argument('--nodes', type=int, default=NODES,
                            help='storage nodes (default %d)' % NODES)
@@ -415,13 +542,15 @@ def main(argv=None):
                             port=args.port)
             if args.cmd == 'setup':
                 return setup(args.var, **settings)
-            return run(args.var, **settings)
+            return run(args.var, with_daemons=not args.no_daemons,
+                       **settings)
         if not os.path.exists(os.path.join(args.var, 'etc',
                                            'object.ring.gz')):
             raise RuntimeError('%s has no cluster: run objstore-aio setup '
                                'first' % args.var)
-        return {'start': start, 'stop': stop, 'status': status}[args.cmd](
-            args.var)
+        if args.cmd == 'start':
+            return start(args.var, with_daemons=not args.no_daemons)
+        return {'stop': stop, 'status': status}[args.cmd](args.var)
     except (OSError, RingBuilderError, RingFileError, RuntimeError) as e:
         sys.stderr.write('objstore-aio: %s\n' % e)
         return 2

@@ -27,7 +27,9 @@ def cluster(tmp_path, monkeypatch, free_aio_ports):
     try:
         out = io.StringIO()
         assert aio.start(var, out=out) == 0
-        assert out.getvalue().count('started') == 13  # 12 + the proxy
+        # 12 storage servers + the proxy, then the 8 daemons of each node
+        assert out.getvalue().count('started') == 14
+        assert 'started 8 daemons' in out.getvalue()
         yield var
     finally:
         aio.stop(var, out=io.StringIO())
@@ -87,9 +89,18 @@ def test_start_store_read_stop(cluster):
         assert [(o['name'], o['bytes']) for o in json.loads(data)] == \
             [('cat', len(body))]
     out = io.StringIO()
+    assert aio.status(var, out=out) == 0
+    listed = out.getvalue()
+    for section, node, _, _ in aio.daemons(var):
+        assert any(line.split()[:3] == [section, 'node', str(node)] and
+                   line.endswith('running') for line in listed.splitlines())
+    out = io.StringIO()
     assert aio.stop(var, out=out) == 0
-    assert out.getvalue().count('stopped') == 13
+    assert 'stopped 32 daemons' in out.getvalue()
+    assert out.getvalue().count('stopped') == 14
     assert aio.status(var, out=io.StringIO()) == 1
+    assert not any(aio._running_pid(var, section, node)
+                   for section, node, _, _ in aio.daemons(var))
 
 
 def test_commands_need_a_cluster(tmp_path, capsys):

@@ -56,3 +56,19 @@ def test_main_reports_an_unusable_directory(tmp_path, capsys):
     assert aio.main(['setup', '--var', str(blocker)]) == 2
     err = capsys.readouterr().err
     assert err.startswith('objstore-aio: ') and err.count('\n') == 1
+
+
+def test_every_node_gets_its_daemons_configured(tmp_path):
+    from objstore.common.daemon import load_daemon_conf
+    aio.setup(str(tmp_path), out=io.StringIO())
+    found = aio.daemons(str(tmp_path))
+    assert len(found) == aio.NODES * len(aio.DAEMONS)
+    for section, node, module, conf in found:
+        kind = section.split('-')[0]
+        assert conf.endswith('node%d/%s-server.conf' % (node, kind))
+        settings = load_daemon_conf(conf, section, '%s-server' % kind)
+        # the daemon sees its node's devices and its own short interval
+        assert settings['devices'].endswith('srv/node%d' % node)
+        assert float(settings['interval']) <= 300
+        assert module.startswith('objstore.%s.' % ('obj' if kind == 'object'
+                                                   else kind))
