@@ -57,6 +57,14 @@ def conf_int(conf, key, default):
         raise ConfigError('%s must be an integer, got %r' % (key, conf[key]))
 
 
+def conf_positive_int(conf, key, default):
+    """An integer setting that must be at least 1 (a concurrency)."""
+    value = conf_int(conf, key, default)
+    if value < 1:
+        raise ConfigError('%s must be at least 1' % key)
+    return value
+
+
 def load_ring(kind, conf=None):
     """The ``kind`` ('object', 'container', 'account') ring of the cluster.
 

@@ -33,8 +33,7 @@ import threading
 import msgpack
 
 from objstore.common import backend, config, ondisk
-from objstore.common.config import ConfigError
-from objstore.common.daemon import (Daemon, conf_float, conf_int,
+from objstore.common.daemon import (Daemon, conf_float, conf_positive_int,
                                     daemon_main, iter_databases, load_ring)
 from objstore.common.db import DatabaseError, DatabaseNotFound
 from objstore.common.timestamp import Timestamp
@@ -61,10 +60,8 @@ class ContainerUpdater(Daemon):
         super().__init__(conf)
         self.node_timeout = conf_float(conf, 'node_timeout',
                                        DEFAULT_NODE_TIMEOUT)
-        self.concurrency = conf_int(conf, 'concurrency',
-                                    DEFAULT_CONCURRENCY)
-        if self.concurrency < 1:
-            raise ConfigError('concurrency must be at least 1')
+        self.concurrency = conf_positive_int(conf, 'concurrency',
+                                             DEFAULT_CONCURRENCY)
         self.secret = config.backend_secret()
         self._ring_lock = threading.Lock()
         self.account_ring = None

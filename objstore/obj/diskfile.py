@@ -27,7 +27,7 @@ from objstore.obj import metadata as md
 
 DATADIR = 'objects'
 TMP_DIR = 'tmp'
-QUARANTINE_DIR = 'quarantined'
+QUARANTINE_DIR = ondisk.QUARANTINE_DIR
 CHUNK_SIZE = 65536
 log = logging.getLogger('objstore.obj.diskfile')
 
@@ -392,16 +392,9 @@ class DiskFile:
 
     def quarantine(self, reason):
         """Move the hash dir to <device>/quarantined/objects/ (blocking)."""
-        qdir = os.path.join(self.device_path, QUARANTINE_DIR, DATADIR)
-        ondisk.makedirs_durable(qdir)
-        dest = os.path.join(qdir, self.hash)
-        if os.path.exists(dest):
-            dest += '-' + uuid.uuid4().hex
-        try:
-            os.rename(self.hash_dir, dest)
-        except FileNotFoundError:
+        dest = ondisk.quarantine(self.device_path, self.hash_dir, DATADIR)
+        if dest is None:
             return None
-        ondisk.fsync_dir(qdir)
         hashes.invalidate(self.partition_dir, self.suffix)
         log.warning('quarantined %s to %s: %s', self.hash_dir, dest, reason)
         return dest

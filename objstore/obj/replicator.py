@@ -53,7 +53,6 @@ directory that gained a file); the partition dir goes under its lock.
 import os
 import sys
 import time
-import uuid
 from collections import Counter, namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
@@ -63,7 +62,7 @@ from objstore.common.config import ConfigError, backend_secret, \
 from objstore.common.daemon import Daemon, conf_float, conf_int, \
     daemon_main, iter_partitions
 from objstore.obj import fileset, hashes
-from objstore.obj.diskfile import DATADIR, QUARANTINE_DIR
+from objstore.obj.diskfile import DATADIR
 from objstore.obj.sync_sender import LocalFile, NodeUnavailable, \
     SyncClient, SyncError
 from rings.ring import RingError
@@ -196,16 +195,9 @@ def quarantine_file(device_path, path, hsh):
 
     Only that file: a newer good file beside it stays where it is.
     """
-    qdir = os.path.join(device_path, QUARANTINE_DIR, DATADIR, hsh)
-    ondisk.makedirs_durable(qdir)
-    dest = os.path.join(qdir, os.path.basename(path))
-    if os.path.exists(dest):
-        dest += '-' + uuid.uuid4().hex
-    try:
-        os.rename(path, dest)
-    except FileNotFoundError:
+    if ondisk.quarantine(device_path, path,
+                         os.path.join(DATADIR, hsh)) is None:
         return False
-    ondisk.fsync_dir(qdir)
     part_dir = os.path.dirname(os.path.dirname(os.path.dirname(path)))
     hashes.invalidate(part_dir, hsh[-3:])
     return True

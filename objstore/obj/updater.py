@@ -27,8 +27,7 @@ import sys
 import threading
 
 from objstore.common import backend, config, ondisk
-from objstore.common.config import ConfigError
-from objstore.common.daemon import (Daemon, conf_float, conf_int,
+from objstore.common.daemon import (Daemon, conf_float, conf_positive_int,
                                     daemon_main, load_ring)
 from objstore.obj import async_pending, updates
 from rings.ring import RingError
@@ -106,10 +105,8 @@ class ObjectUpdater(Daemon):
         super().__init__(conf)
         self.node_timeout = conf_float(conf, 'node_timeout',
                                        DEFAULT_NODE_TIMEOUT)
-        self.concurrency = conf_int(conf, 'concurrency',
-                                    DEFAULT_CONCURRENCY)
-        if self.concurrency < 1:
-            raise ConfigError('concurrency must be at least 1')
+        self.concurrency = conf_positive_int(conf, 'concurrency',
+                                             DEFAULT_CONCURRENCY)
         self.secret = config.backend_secret()
         self._ring_lock = threading.Lock()
         self.container_ring = None

@@ -9,7 +9,7 @@ After every case the baseline is read back byte for byte.
 import hashlib
 import http.client
 import socket
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 import pytest
 import requests
