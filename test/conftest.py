@@ -123,22 +123,10 @@ def start_server(tmp_path, cluster_conf):
 def _free_aio_base(nodes):
     """A storage port base whose aio ports are all free right now."""
     from objstore.cli import aio
-    for base in range(20000, 40000, 700):
-        ports = [aio.port_for(k, n, base) for k in aio.KINDS
-                 for n in range(1, nodes + 1)]
-        socks = []
-        try:
-            for port in ports:
-                s = socket.socket()
-                socks.append(s)
-                s.bind(('127.0.0.1', port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    pytest.skip('no free port range for an all-in-one cluster')
+    base = aio.free_base_port(nodes)
+    if base is None:
+        pytest.skip('no free port range for an all-in-one cluster')
+    return base
 
 
 @pytest.fixture(scope='module')

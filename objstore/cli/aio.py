@@ -18,9 +18,10 @@ proxy in the background (logs in ``DIR/log/``, pid files in ``DIR/run/``)
 and waits until each one answers, then each node's background daemons
 (replicators, auditor, updaters, expirer, reaper: what makes the cluster
 converge and heal; ``--no-daemons`` leaves them out); ``stop`` stops them
-(SIGTERM: requests in flight finish); ``status`` says which run. ``objstore-aio run`` does
-setup and start, prints how to reach the cluster, and stays in the
-foreground until Ctrl-C or SIGTERM, then stops everything.
+(SIGTERM: requests in flight finish); ``status`` says which run.
+``objstore-aio run`` does setup and start, prints how to reach the
+cluster, and stays in the foreground until Ctrl-C or SIGTERM, then stops
+everything.
 """
 import argparse
 import os
@@ -133,7 +134,6 @@ use = objstore.middleware.tempauth
 
 [app:proxy-server]
 use = objstore.proxy.server
-account_autocreate = true
 """
 CONF_TEMPLATE = """\
 # All-in-one cluster config written by objstore-aio; see etc/objstore.conf
@@ -151,6 +151,30 @@ ring_dir = {ring_dir}
 def port_for(kind, node, base=DEFAULT_BASE_PORT):
     """Port of a server kind on all-in-one node ``node`` (1-based)."""
     return base + 100 * node + PORT_OFFSET[kind]
+
+
+def free_base_port(nodes=NODES, candidates=range(20000, 40000, 700)):
+    """A storage port base whose ports are all free right now, or None.
+
+    Binds with SO_REUSEADDR, as the servers do, so ports that only
+    linger in TIME_WAIT after earlier connections count as free.
+    """
+    for base in candidates:
+        socks = []
+        try:
+            for kind in KINDS:
+                for node in range(1, nodes + 1):
+                    s = socket.socket()
+                    socks.append(s)
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    s.bind(('127.0.0.1', port_for(kind, node, base)))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    return None
 
 
 def write_conf(etc):
@@ -230,6 +254,17 @@ def daemons(var):
     return out
 
 
+def proxy_conf_text(port, workers=1, users=USERS, **settings):
+    """The all-in-one proxy's config: tempauth with ``users``
+    [(account, user, key, groups)], ``settings`` under [app:proxy-server].
+    Tests that need a proxy of their own over a cluster start from it."""
+    text = PROXY_CONF_TEMPLATE.format(
+        port=port, workers=max(1, workers),
+        users='\n'.join('user_%s_%s = %s %s' % (a, u, key, groups)
+                        for a, u, key, groups in users).rstrip())
+    return text + ''.join('%s = %s\n' % kv for kv in settings.items())
+
+
 def write_server_confs(var, workers=DEFAULT_WORKERS,
                        port=DEFAULT_PROXY_PORT):
     for kind, node, port_, conf in servers(var):
@@ -242,11 +277,8 @@ def write_server_confs(var, workers=DEFAULT_WORKERS,
                 devices=os.path.join(var, 'srv', 'node%d' % node)))
             f.write(DAEMON_CONF[kind])
     if not os.path.exists(proxy_conf_path(var)):
-        users = '\n'.join('user_%s_%s = %s %s' % (a, u, key, groups)
-                          for a, u, key, groups in USERS)
         with open(proxy_conf_path(var), 'w', encoding='utf-8') as f:
-            f.write(PROXY_CONF_TEMPLATE.format(
-                port=port, workers=max(1, workers), users=users.rstrip()))
+            f.write(proxy_conf_text(port, workers, account_autocreate='true'))
 
 
 def setup(var, out=sys.stdout, base_port=DEFAULT_BASE_PORT, nodes=NODES,

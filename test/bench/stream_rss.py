@@ -16,7 +16,6 @@ A benchmark, not a test:
 import argparse
 import hashlib
 import http.client
-import inspect
 import io
 import os
 import shutil
@@ -35,26 +34,6 @@ sys.path.insert(0, ROOT)
 from objstore.cli import aio  # noqa: E402
 
 CHUNK = 1 << 20
-PROXY_CONF = """\
-[DEFAULT]
-bind_ip = 127.0.0.1
-bind_port = {port}
-workers = 1
-
-[pipeline:main]
-pipeline = healthcheck tempauth proxy-server
-
-[filter:healthcheck]
-use = objstore.middleware.healthcheck
-
-[filter:tempauth]
-use = objstore.middleware.tempauth
-user_test_tester = testing .admin
-
-[app:proxy-server]
-use = objstore.proxy.server
-node_timeout = 60
-"""
 
 
 def parse_size(text):
@@ -68,24 +47,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
-
-
-def free_base_port():
-    for base in range(41000, 60000, 700):
-        socks = []
-        try:
-            for kind in aio.KINDS:
-                for node in range(1, aio.NODES + 1):
-                    s = socket.socket()
-                    socks.append(s)
-                    s.bind(('127.0.0.1', aio.port_for(kind, node, base)))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise SystemExit('no free port range')
 
 
 def wait_port(port, proc, timeout=20):
@@ -239,18 +200,22 @@ def main(argv=None):
     var = tempfile.mkdtemp(prefix='stream-rss-', dir=args.dir)
     proxy = None
     try:
-        settings = {'base_port': free_base_port()}
-        if 'port' in inspect.signature(aio.setup).parameters:
-            settings['port'] = free_port()   # an aio that runs a proxy too
-        aio.setup(os.path.join(var, 'aio'), out=io.StringIO(), **settings)
+        base = aio.free_base_port()
+        if base is None:
+            raise SystemExit('no free port range')
+        aio.setup(os.path.join(var, 'aio'), out=io.StringIO(),
+                  base_port=base, port=free_port())
         var_aio = os.path.join(var, 'aio')
         os.environ['OBJSTORE_CONF'] = os.path.join(var_aio, 'etc',
                                                    'objstore.conf')
-        aio.start(var_aio, out=io.StringIO())
+        # the servers only: RSS is measured while one object streams
+        aio.start(var_aio, out=io.StringIO(), with_daemons=False)
         port = free_port()
         conf = os.path.join(var_aio, 'etc', 'bench-proxy-server.conf')
         with open(conf, 'w') as f:
-            f.write(PROXY_CONF.format(port=port))
+            f.write(aio.proxy_conf_text(
+                port, users=[('test', 'tester', 'testing', '.admin')],
+                node_timeout='60'))
         log = open(os.path.join(var, 'proxy.log'), 'wb')
         proxy = subprocess.Popen(
             [sys.executable, '-m', 'objstore.proxy.server', conf],

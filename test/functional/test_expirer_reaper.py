@@ -19,34 +19,13 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from objstore.cli import aio
 from objstore.common import backend, config, ondisk
 from objstore.common.timestamp import Timestamp
 from objstore.obj import expiry
 from rings.ring import Ring
 
 NODES = 4
-PROXY_CONF = """\
-[DEFAULT]
-bind_ip = 127.0.0.1
-bind_port = {port}
-workers = 1
-
-[pipeline:main]
-pipeline = healthcheck tempauth proxy-server
-
-[filter:healthcheck]
-use = objstore.middleware.healthcheck
-
-[filter:tempauth]
-use = objstore.middleware.tempauth
-user_test_tester = testing .admin
-user_admin_admin = admin .admin .reseller_admin
-
-[app:proxy-server]
-use = objstore.proxy.server
-account_autocreate = true
-allow_account_management = true
-"""
 
 
 def auth(auth_url, user, key):
@@ -305,7 +284,8 @@ def manager_proxy(cluster):
     port = free_port()
     conf = os.path.join(cluster.var, 'etc', 'reaper-proxy-server.conf')
     with open(conf, 'w') as f:
-        f.write(PROXY_CONF.format(port=port))
+        f.write(aio.proxy_conf_text(port, account_autocreate='true',
+                                    allow_account_management='true'))
     log = open(os.path.join(cluster.var, 'reaper-proxy.log'), 'wb')
     proc = subprocess.Popen(
         [sys.executable, '-m', 'objstore.proxy.server', conf],

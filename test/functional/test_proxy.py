@@ -19,29 +19,9 @@ import pytest
 import requests
 import swiftclient.client as swiftclient
 
+from objstore.cli import aio
 
-PROXY_CONF = """\
-[DEFAULT]
-bind_ip = 127.0.0.1
-bind_port = {port}
-workers = 1
 
-[pipeline:main]
-pipeline = healthcheck tempauth proxy-server
-
-[filter:healthcheck]
-use = objstore.middleware.healthcheck
-
-[filter:tempauth]
-use = objstore.middleware.tempauth
-user_test_tester = testing .admin
-user_test2_tester2 = testing2 .admin
-user_test_tester3 = testing3
-user_admin_admin = admin .admin .reseller_admin
-
-[app:proxy-server]
-use = objstore.proxy.server
-"""
 
 
 def free_port():
@@ -58,9 +38,8 @@ class Proxy:
         self.port = free_port()
         self.conf = os.path.join(var, 'etc', 'test-proxy-server.conf')
         with open(self.conf, 'w') as f:
-            f.write(PROXY_CONF.format(port=self.port))
-            settings = dict({'node_timeout': '5'}, **settings)
-            f.writelines('%s = %s\n' % item for item in settings.items())
+            f.write(aio.proxy_conf_text(
+                self.port, **dict({'node_timeout': '5'}, **settings)))
         self.url = 'http://127.0.0.1:%d' % self.port
         env = dict(os.environ, OBJSTORE_CONF=os.path.join(
             var, 'etc', 'objstore.conf'))

@@ -19,7 +19,6 @@ import configparser
 import importlib.util
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -27,7 +26,8 @@ import sys
 import time
 from urllib.parse import quote
 
-from objstore.common import backend
+from objstore.cli import aio
+from objstore.common import backend, config
 from rings.builder import RingBuilder
 from rings.ring import Ring
 
@@ -36,11 +36,8 @@ from proxyclient import SwiftClient
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-KINDS = ('account', 'container', 'object')
-SERVER_MODULE = {'object': 'objstore.obj.server',
-                 'container': 'objstore.container.server',
-                 'account': 'objstore.account.server',
-                 'proxy': 'objstore.proxy.server'}
+KINDS = aio.KINDS
+SERVER_MODULE = aio.SERVER_MODULE
 DATADIR = {'object': 'objects', 'container': 'containers',
            'account': 'accounts'}
 # With a namespace per node every node can use the same, usual ports.
@@ -52,38 +49,6 @@ START_TIMEOUT = 60.0
 DAEMON_TIMEOUT = 300.0
 USERS = (('test', 'tester', 'testing', '.admin'),
          ('admin', 'admin', 'admin', '.admin .reseller_admin'))
-CLUSTER_CONF = """\
-[hash]
-path_prefix = {prefix}
-path_suffix = {suffix}
-
-[cluster]
-backend_secret = {secret}
-ring_dir = {ring_dir}
-"""
-PROXY_CONF = """\
-[DEFAULT]
-bind_ip = 127.0.0.1
-bind_port = {port}
-workers = 1
-
-[pipeline:main]
-pipeline = healthcheck tempauth proxy-server
-
-[filter:healthcheck]
-use = objstore.middleware.healthcheck
-
-[filter:tempauth]
-use = objstore.middleware.tempauth
-{users}
-
-[app:proxy-server]
-use = objstore.proxy.server
-account_autocreate = true
-allow_account_management = true
-conn_timeout = 0.5
-node_timeout = 5
-"""
 
 
 def missing(*modules):
@@ -223,9 +188,7 @@ class Cluster:
         self.proxy = None
         self.proxy_url = None
         self.mounts = []
-        self.prefix = secrets.token_hex(8).encode()
-        self.suffix = secrets.token_hex(8).encode()
-        self.secret = secrets.token_hex(32).encode()
+        self.prefix = self.suffix = self.secret = None   # set by start()
         self.conf_path = os.path.join(self.etc, 'objstore.conf')
         self.env = dict(os.environ, OBJSTORE_CONF=self.conf_path)
         self._ports = set()
@@ -235,10 +198,11 @@ class Cluster:
         for sub in (self.etc, self.log_dir):
             os.makedirs(sub, exist_ok=True)
         self.registry.add('vars', self.var)
-        with open(self.conf_path, 'w') as f:
-            f.write(CLUSTER_CONF.format(
-                prefix=self.prefix.decode(), suffix=self.suffix.decode(),
-                secret=self.secret.decode(), ring_dir=self.etc))
+        # fresh secrets, rings in etc/: the cluster config objstore-aio
+        # writes
+        aio.write_conf(self.etc)
+        self.prefix, self.suffix = config.hash_secret(self.conf_path)
+        self.secret = config.backend_secret(self.conf_path)
         self.network.setup()
         for number in range(1, self.initial_nodes + 1):
             self._make_node(number)
@@ -317,9 +281,11 @@ class Cluster:
         if self.proxy is None:
             port = free_port()
             conf = os.path.join(self.etc, 'proxy-server.conf')
-            users = '\n'.join('user_%s_%s = %s %s' % u for u in USERS)
             with open(conf, 'w') as f:
-                f.write(PROXY_CONF.format(port=port, users=users))
+                f.write(aio.proxy_conf_text(
+                    port, users=USERS, account_autocreate='true',
+                    allow_account_management='true', conn_timeout='0.5',
+                    node_timeout='5'))
             self.proxy = Server(
                 'proxy', [sys.executable, '-m', SERVER_MODULE['proxy'],
                           conf], self.env,
