@@ -114,24 +114,35 @@ class Putter:
         self.thread.wait()
 
     def response(self, timeout, path):
-        """The node's final answer (a Reply), None if it failed."""
+        """The node's final answer (a Reply), None if it failed.
+
+        A connection given back to the pool is no longer this putter's:
+        ``conn`` is None from then on, so close() never touches a socket
+        another request may be using.
+        """
         if self.failed is None:
             try:
                 self.conn.set_timeout(timeout)
                 resp = self.conn.getresponse()
                 body = read_body(resp)
-                self.client.release(self.conn, resp)
+                conn, self.conn = self.conn, None
+                self.client.release(conn, resp)
                 self.client.note_status(self.node, resp.status, 'PUT', path)
                 return Reply(self.node, resp.status, resp.getheaders(), body)
             except NODE_ERRORS as e:
                 self.failed = e
-        self.conn.close()
+        self.close()
         self.client.note_failure(self.node, 'PUT', path, self.failed)
         return None
 
+    def close(self):
+        """Drop the connection unless it went back to the pool."""
+        if self.conn is not None:
+            self.conn.close()
+
     def abort(self):
         kill(self.thread)
-        self.conn.close()
+        self.close()
 
 
 class Upload:
@@ -279,7 +290,7 @@ class Upload:
                     deadline = monotonic() + post_quorum_timeout
         for putter, thread in waiting.items():
             kill(thread)
-            putter.conn.close()
+            putter.close()
             log.info('PUT %s: answered at quorum without %s', self.path,
                      describe(putter.node))
             replies.append(None)

@@ -131,3 +131,19 @@ def test_client_chunks():
     with pytest.raises(HTTPError) as err:
         list(client_chunks(Broken(), None, 1))
     assert err.value.status == 499
+
+
+def test_abort_after_the_answers_leaves_pooled_connections_alone(backends):
+    """Once a node answered, its connection went back to the pool and may
+    serve another request: dropping the upload then must not close it
+    (closing a socket another green thread waits on kills the worker)."""
+    up, replies = upload(backends, 'pooled')
+    assert statuses(replies) == [201, 201, 201]
+    idle = [conn for conns in backends.client.pool._idle.values()
+            for conn, _ in conns]
+    assert len(idle) >= 3
+    up.abort()
+    assert all(conn.sock is not None for conn in idle)
+    # and they still work
+    node = backends.ring.get_nodes('a', 'c', 'pooled')[1][0]
+    assert stored(backends, node, 'pooled') == BODY
