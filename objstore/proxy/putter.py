@@ -99,12 +99,15 @@ class Putter:
     def send(self, chunk):
         self.queue.put(chunk)
 
-    def check(self):
+    def check(self, body_left=True):
         """Wait until the queue is written; then a node that has closed
         the connection or answered before the end of the body is failed.
+
+        With nothing left to send (an empty body) an answer already
+        waiting is the node's final one, not a sign it gave up.
         """
         self.queue.join()
-        if self.failed is None and self.conn.is_stale():
+        if self.failed is None and body_left and self.conn.is_stale():
             self.failed = ConnectionResetError('node gave up mid-body')
 
     def finish(self):
@@ -257,8 +260,10 @@ class Upload:
         (it is often just waiting on a container update it will save for
         the updater), so it is not error-limited.
         """
+        # an empty body is all sent once the nodes said 100-continue
+        body_left = self.length != 0
         for putter in self.putters:
-            putter.check()
+            putter.check(body_left)
         if self._held is not None:
             self._send_now(self._held)
             self._held = None

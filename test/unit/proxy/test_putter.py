@@ -147,3 +147,21 @@ def test_abort_after_the_answers_leaves_pooled_connections_alone(backends):
     # and they still work
     node = backends.ring.get_nodes('a', 'c', 'pooled')[1][0]
     assert stored(backends, node, 'pooled') == BODY
+
+
+def test_an_empty_body_answered_at_once_is_stored_not_refused(backends):
+    """With nothing to send after 100-continue the object server answers
+    201 straight away; that waiting answer is not a node giving up."""
+    part = backends.ring.get_part('a', 'c', 'empty')
+    slots = NodeSlots(backends.ring, part, backends.limiter, 6)
+    headers = {'X-Timestamp': Timestamp.now().internal,
+               'Content-Type': 'application/x-test'}
+    up = Upload(backends.client, slots, '/a/c/empty', lambda index: headers,
+                0)
+    assert up.connect() == 3
+    concurrency.sleep(0.3)   # every node has answered by now
+    replies = up.finish(5)
+    assert statuses(replies) == [201, 201, 201]
+    for node in backends.ring.get_nodes('a', 'c', 'empty')[1]:
+        assert stored(backends, node, 'empty') == b''
+        assert not backends.limiter.is_limited(node)
