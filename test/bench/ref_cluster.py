@@ -68,13 +68,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
+import ring_bench
+# SWIFT_VERSION and ReferenceUnavailable are used by compare.py too
+from ring_bench import REF_VENV, SWIFT_VERSION, ReferenceUnavailable  # noqa: F401
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-REF_VENV = os.path.join(HERE, '.ref-venv')
-SWIFT_VERSION = '2.38.3'
 # What Swift's servers import when run with the configs below, found by
 # starting them in an empty venv: eventlet (+ greenlet, dnspython), paste
 # for the pipelines, xattr (diskfile metadata), pyeclib (storage_policy
@@ -186,23 +187,11 @@ use = egg:swift#versioned_writes
 """
 
 
-class ReferenceUnavailable(Exception):
-    """The reference venv or cluster cannot be had; the message says why."""
-
-
 # --------------------------------------------------------------------------
-# the venv
+# the venv (built by ring_bench.py's code, with what the servers need)
 # --------------------------------------------------------------------------
 def ref_bin(name):
     return os.path.join(REF_VENV, 'bin', name)
-
-
-def _ref_works():
-    if not os.path.exists(ref_bin('python')):
-        return False
-    probe = subprocess.run([ref_bin('python'), '-c', REF_CHECK],
-                           capture_output=True, text=True, timeout=300)
-    return probe.returncode == 0
 
 
 def ensure_ref_venv(log):
@@ -211,33 +200,7 @@ def ensure_ref_venv(log):
     Shared with ring_bench.py (which needs only the ring): an existing
     venv is kept and only completed.
     """
-    if _ref_works():
-        return
-    log('installing swift %s and its servers\' requirements (%s) into %s'
-        % (SWIFT_VERSION, ', '.join(REF_REQUIREMENTS),
-           os.path.relpath(REF_VENV)))
-    pip = [ref_bin('python'), '-m', 'pip', 'install', '-q', '--timeout',
-           '30', '--retries', '2']
-    steps = []
-    if not os.path.exists(ref_bin('python')):
-        steps.append([shutil.which('python3') or sys.executable, '-m',
-                      'venv', REF_VENV])
-    steps += [pip + ['--no-deps', 'swift==%s' % SWIFT_VERSION],
-              pip + REF_REQUIREMENTS]
-    for cmd in steps:
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True,
-                                  timeout=900)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise ReferenceUnavailable('%s: %s' % (' '.join(cmd[:4]), e))
-        if proc.returncode != 0:
-            tail = '\n'.join((proc.stderr or proc.stdout).strip()
-                             .splitlines()[-6:])
-            raise ReferenceUnavailable('command failed: %s\n%s'
-                                       % (' '.join(cmd), tail))
-    if not _ref_works():
-        raise ReferenceUnavailable('the venv was built but `%s` fails in it'
-                                   % REF_CHECK)
+    ring_bench.ensure_ref_venv(log, REF_REQUIREMENTS, REF_CHECK)
 
 
 def ensure_memcached(log):

@@ -403,29 +403,34 @@ def ref_python():
     return os.path.join(REF_VENV, 'bin', 'python')
 
 
-def _ref_works():
+def _ref_works(check=REF_CHECK):
     py = ref_python()
     if not os.path.exists(py):
         return False
-    probe = subprocess.run([py, '-c', REF_CHECK], capture_output=True,
-                           text=True, timeout=120)
+    probe = subprocess.run([py, '-c', check], capture_output=True,
+                           text=True, timeout=300)
     return probe.returncode == 0
 
 
-def ensure_ref_venv(log):
-    """Make test/bench/.ref-venv able to import swift's ring; or raise."""
-    if _ref_works():
+def ensure_ref_venv(log, requirements=REF_REQUIREMENTS, check=REF_CHECK):
+    """Make test/bench/.ref-venv pass ``check`` (by default: import
+    swift's ring) with swift --no-deps plus ``requirements``; or raise.
+
+    compare.py (ref_cluster.py) asks for more, to run Swift's servers; an
+    existing venv is kept and only completed.
+    """
+    if _ref_works(check):
         return
     log('building the reference venv %s (swift %s, --no-deps, plus %s)'
         % (os.path.relpath(REF_VENV), SWIFT_VERSION,
-           ', '.join(REF_REQUIREMENTS)))
+           ', '.join(requirements)))
     base = shutil.which('python3') or sys.executable
     steps = [
         [base, '-m', 'venv', '--clear', REF_VENV],
         [ref_python(), '-m', 'pip', 'install', '-q', '--timeout', '30',
          '--retries', '2', '--no-deps', 'swift==%s' % SWIFT_VERSION],
         [ref_python(), '-m', 'pip', 'install', '-q', '--timeout', '30',
-         '--retries', '2'] + REF_REQUIREMENTS,
+         '--retries', '2'] + list(requirements),
     ]
     if os.path.exists(ref_python()):
         steps = steps[1:]            # keep the venv, finish its installs
@@ -440,9 +445,9 @@ def ensure_ref_venv(log):
                              .splitlines()[-6:])
             raise ReferenceUnavailable(
                 'command failed: %s\n%s' % (' '.join(cmd), tail))
-    if not _ref_works():
+    if not _ref_works(check):
         raise ReferenceUnavailable('the venv was built but `%s` fails in it'
-                                   % REF_CHECK)
+                                   % check)
 
 
 # --------------------------------------------------------------------------
