@@ -271,9 +271,18 @@ class Reporter:
             concurrency.spawn_n(self._run, key)
 
     def _run(self, key):
+        """Report every ``delay`` while the container keeps changing.
+
+        The pause comes before every report, not only the first: under a
+        steady stream of object writes a container would otherwise report
+        back to back, one account PUT per replica each time, for stats a
+        listing shows a moment later anyway.
+        """
         try:
-            concurrency.sleep(self.delay)
-            while key in self._pending:
+            while True:
+                concurrency.sleep(self.delay)
+                if key not in self._pending:
+                    break
                 broker, device_root, hsh = self._pending.pop(key)
                 try:
                     info = concurrency.run_in_thread(broker.get_info)
