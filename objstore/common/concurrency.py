@@ -13,6 +13,7 @@ with warnings.catch_warnings():
     # read it on every start.
     warnings.simplefilter('ignore')
     import eventlet
+import eventlet.event
 import eventlet.greenpool
 import eventlet.greenthread
 import eventlet.hubs
@@ -27,6 +28,7 @@ sleep = eventlet.sleep
 Timeout = eventlet.Timeout
 GreenPool = eventlet.greenpool.GreenPool
 Queue = eventlet.queue.Queue
+Event = eventlet.event.Event
 listen = eventlet.listen
 wsgi_server = eventlet.wsgi.server
 kill = eventlet.greenthread.kill

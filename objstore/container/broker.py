@@ -122,13 +122,28 @@ class ContainerBroker(DatabaseBroker):
         (checked in the same transaction as the write). True when the row
         changed (an older version is ignored).
         """
-        item = self._check_item({
+        return self.put_objects([self.object_row(
+            name, timestamp, size, content_type, etag, deleted)])[0]
+
+    def object_row(self, name, timestamp, size, content_type, etag,
+                   deleted=0):
+        """A checked row for put_objects (ItemError when it is bad)."""
+        return self._check_item({
             'name': name, 'created_at': timestamp, 'size': size,
             'content_type': content_type, 'etag': etag, 'deleted': deleted})
+
+    def put_objects(self, rows):
+        """Record checked rows in one transaction (a group commit).
+
+        Raises DatabaseNotFound when the container is missing or deleted,
+        for every row. Returns, per row in order, True when it changed
+        what is stored; rows apply in order, so of two versions of one
+        name in a batch the newest still wins.
+        """
         with self.transaction() as conn:
             if self.info_is_deleted(self._info(conn)):
                 raise DatabaseNotFound(self.db_file)
-            return self._merge_items(conn, [item]) > 0
+            return [self._merge_items(conn, [row]) > 0 for row in rows]
 
     def delete_object(self, name, timestamp):
         """Record a delete: a tombstone row, kept for replication."""

@@ -13,7 +13,9 @@ import sys
 from objstore.common import config, db_server, listing
 from objstore.common.constraints import (CONTAINER_LISTING_LIMIT,
                                          check_object_name)
-from objstore.common.db import DatabaseConflict, DatabaseNotFound
+from objstore.common.db import (DatabaseConflict, DatabaseNotFound,
+                                ItemError)
+from objstore.common.group_commit import GroupCommit
 from objstore.common.http import HTTPError
 from objstore.common.wsgi import server_main
 from objstore.container.account_update import AccountTarget, Reporter
@@ -43,6 +45,7 @@ class ContainerServer(db_server.DatabaseServer):
             raise config.ConfigError('account_update_timeout and '
                                      'account_update_delay are seconds')
         self.reporter = Reporter(self.secret, timeout, delay)
+        self.rows = GroupCommit(self._commit_rows)
 
     def _parse(self, path):
         """(device, partition, account, container, obj-or-None)."""
@@ -167,23 +170,29 @@ class ContainerServer(db_server.DatabaseServer):
         etag = req.headers.get('X-Etag', '')
         self.check_device(device)
         broker = self.broker(device, partition, account, container)
-        return self._record(req, broker, device, 201, broker.put_object,
-                            obj, ts.internal, int(size), content_type, etag)
+        return self._record(req, broker, device, 201, obj, ts.internal,
+                            int(size), content_type, etag)
 
     def delete_object(self, req, device, partition, account, container,
                       obj):
         ts = self.timestamp(req)
         self.check_device(device)
         broker = self.broker(device, partition, account, container)
-        return self._record(req, broker, device, 204, broker.delete_object,
-                            obj, ts.internal)
+        return self._record(req, broker, device, 204, obj, ts.internal, 0,
+                            '', '', deleted=1)
 
-    def _record(self, req, broker, device, status, func, *args):
-        def record():
-            changed = func(*args)
-            return changed, broker.get_info() if changed else None
+    def _record(self, req, broker, device, status, *row, deleted=0):
+        """Store one object row, in a group commit with its neighbours.
+
+        Answered once the transaction holding the row has committed; a
+        changed row schedules a stats report to the account.
+        """
         try:
-            changed, info = self.db(record)
+            row = broker.object_row(*row, deleted=deleted)
+        except ItemError as e:
+            raise HTTPError(400, str(e))
+        try:
+            changed, info = self.rows.submit(broker.db_file, broker, row)
         except DatabaseNotFound:
             return self.not_found_for(req, broker)
         if changed and info.get('account_target'):
@@ -191,6 +200,13 @@ class ContainerServer(db_server.DatabaseServer):
                                    self.name_hash(broker.account,
                                                   broker.container))
         return self.status_response(status)
+
+    @staticmethod
+    def _commit_rows(broker, rows):
+        """GroupCommit's writer: [(changed, info after the batch)]."""
+        changed = broker.put_objects(rows)
+        info = broker.get_info() if any(changed) else None
+        return [(c, info) for c in changed]
 
 
 def app_factory(conf):

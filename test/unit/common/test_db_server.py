@@ -140,7 +140,7 @@ def test_a_full_disk_is_507_not_500(app, devices, monkeypatch):
 
     def sqlite_full(*args, **kwargs):
         raise sqlite3.OperationalError('database or disk is full')
-    monkeypatch.setattr(ContainerBroker, 'put_object', sqlite_full)
+    monkeypatch.setattr(ContainerBroker, 'put_objects', sqlite_full)
     status, body = call(app, 'PUT', '/sda/1/a/c/o', {
         'X-Timestamp': ts(), 'X-Size': '1', 'X-Content-Type': 'a/b',
         'X-Etag': 'e'})

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import msgpack
 import pytest
 
-from objstore.common import backend, signing
+from objstore.common import backend, concurrency, signing
 from objstore.common.http import Request
 from objstore.common.timestamp import Timestamp
 from objstore.container.broker import ContainerBroker
@@ -115,6 +115,38 @@ def test_never_existed_and_deleted_404s_differ(app):
     # PUT revives it
     assert put_container(app)[0] == 201
     assert call(app, 'HEAD', '/sda/1/a/c')[0] == 204
+
+
+def test_concurrent_object_rows_share_transactions(app, monkeypatch):
+    put_container(app)
+    batches = []
+    real = ContainerBroker.put_objects
+
+    def counting(broker, rows):
+        batches.append(len(rows))
+        return real(broker, rows)
+    monkeypatch.setattr(ContainerBroker, 'put_objects', counting)
+    names = ['o%02d' % i for i in range(20)]
+    pool = concurrency.GreenPool(len(names))
+    statuses = list(pool.imap(lambda n: put_object(app, n, 3)[0], names))
+    deleted = list(pool.imap(lambda n: call(
+        app, 'DELETE', '/sda/1/a/c/' + n, {'X-Timestamp': ts()})[0],
+        names[:5]))
+    assert statuses == [201] * 20 and deleted == [204] * 5
+    status, headers, body = call(app, 'GET', '/sda/1/a/c')
+    assert body.decode().split() == names[5:]
+    assert headers['X-Container-Object-Count'] == '15'
+    assert headers['X-Container-Bytes-Used'] == '45'
+    # every row written once, in fewer transactions than requests
+    assert sum(batches) == 25 and len(batches) < 25
+
+
+def test_object_rows_in_a_deleted_container_are_404(app):
+    put_container(app)
+    assert call(app, 'DELETE', '/sda/1/a/c', {'X-Timestamp': ts()})[0] == 204
+    assert put_object(app, 'o', 1)[0] == 404
+    assert call(app, 'DELETE', '/sda/1/a/c/o', {'X-Timestamp': ts()})[0] == \
+        404
 
 
 def test_object_rows_stats_and_listing(app):
