@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 
-from objstore.common import concurrency
+from objstore.common import concurrency, header_parser
 from objstore.common.config import ConfigError, read_conf
 
 log = logging.getLogger('objstore.wsgi')
@@ -96,6 +96,7 @@ class _AccessLog:
 def run_server(conf_path, section, app_factory, default_port):
     """Console-script entry: load config, bind, fork workers, serve."""
     concurrency.patch_all()
+    header_parser.install(concurrency.green_http_client())
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format='%(asctime)s ' + section + ' %(message)s')
     try:
