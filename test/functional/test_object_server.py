@@ -17,6 +17,7 @@ import pytest
 
 from objstore.common import backend, signing
 from objstore.common.timestamp import Timestamp
+from objstore.obj.diskfile import READ_CHUNK_SIZE
 
 MODULE = 'objstore.obj.server'
 SECTION = 'object-server'
@@ -476,7 +477,7 @@ def test_failed_container_update_leaves_an_async_pending(objsrv):
 # -- quarantine ------------------------------------------------------------
 
 def test_flipped_byte_is_quarantined_and_never_served(objsrv):
-    for size in (1000, 300000):
+    for size in (1000, 2 * READ_CHUNK_SIZE + 1000):
         path = '/sda/1/a/c/q%d' % size
         body = os.urandom(size)
         objsrv.put(path, body)
@@ -487,7 +488,7 @@ def test_flipped_byte_is_quarantined_and_never_served(objsrv):
             byte = f.read(1)
             f.seek(size // 2)
             f.write(bytes([byte[0] ^ 0xFF]))
-        if size <= 65536:
+        if size <= READ_CHUNK_SIZE:
             # found before any byte is sent: a clean 404
             status, _, got = objsrv.request('GET', path)
             assert status == 404

@@ -20,6 +20,8 @@ from cluster import missing, totals
 from convergence import Ledger, check_primaries, converge
 from proxyclient import etag_of
 
+from objstore.obj.diskfile import READ_CHUNK_SIZE
+
 AUDITOR = 'objstore.obj.auditor'
 REPLICATOR = 'objstore.obj.replicator'
 CLUSTER_OPTIONS = {'daemon_conf': {'object-auditor': {
@@ -129,7 +131,8 @@ def test_rotten_replicas_quarantined_and_restored(cluster, record):
 def test_rotten_first_chunk_never_served_whole(cluster, record):
     client = cluster.client()
     ledger = write_objects(client, 'rot-big', {
-        'big': os.urandom(200 * 1024), 'small': os.urandom(100)})
+        # three read chunks: the first two go out before the MD5 check
+        'big': os.urandom(3 * READ_CHUNK_SIZE), 'small': os.urandom(100)})
     dev, part, hash_dir = rot(cluster, ledger, 'big', 0, 10)
     bad, incomplete = read_back(client, ledger, ['big'])
     assert not os.path.exists(hash_dir), 'a read should quarantine it'

@@ -190,27 +190,88 @@ def test_maximal_metadata_overflows_into_the_file(mgr):
     assert read(mgr, obj=obj)[1].metadata['X-Object-Meta-00'] == 'v' * 43
 
 
-def test_corrupt_content_is_quarantined_before_the_last_chunk(mgr):
-    body = os.urandom(3 * 65536 + 5)
+CHUNK = diskfile.READ_CHUNK_SIZE
+
+
+@pytest.mark.parametrize('verify', [False, True])
+def test_multi_chunk_read_is_exact_in_whole_chunks(mgr, verify):
+    body = os.urandom(2 * CHUNK + 12345)
+    put(mgr, body, ts())
+    hand_offs = []
+
+    def counting_run(func, *args):
+        hand_offs.append(func)
+        return func(*args)
+    mgr.run = counting_run
+    df = mgr.get_diskfile('sda', 7, 'a', 'c', 'o').open()
+    try:
+        chunks = list(df.reader(verify=verify))
+    finally:
+        df.close()
+    assert b''.join(chunks) == body
+    assert [len(c) for c in chunks] == [CHUNK, CHUNK, 12345]
+    # one thread-pool call per chunk, the MD5 update included
+    assert len(hand_offs) == len(chunks)
+
+
+@pytest.mark.parametrize('start, stop', [
+    (0, CHUNK), (CHUNK - 1, CHUNK + 1), (10, 2 * CHUNK + 10),
+    (CHUNK, 2 * CHUNK), (2 * CHUNK - 3, None), (3 * CHUNK, None),
+    (CHUNK + 5, CHUNK + 5)])
+def test_ranges_across_chunk_boundaries_are_exact(mgr, start, stop):
+    body = os.urandom(3 * CHUNK + 7)
+    put(mgr, body, ts())
+    df = mgr.get_diskfile('sda', 7, 'a', 'c', 'o').open()
+    try:
+        chunks = list(df.reader(start, stop))
+    finally:
+        df.close()
+    assert b''.join(chunks) == body[start:stop]
+    assert all(0 < len(c) <= CHUNK for c in chunks)
+
+
+@pytest.mark.parametrize('offset', [70000, 3 * CHUNK + 2])
+def test_corrupt_content_is_quarantined_before_the_last_chunk(mgr, offset):
+    body = os.urandom(3 * CHUNK + 5)
     t = ts()
     df = put(mgr, body, t)
     path = os.path.join(df.hash_dir, t.internal + '.data')
     with open(path, 'r+b') as f:
-        f.seek(70000)
-        f.write(b'\x00' if body[70000] else b'\x01')
+        f.seek(offset)
+        f.write(b'\x00' if body[offset] else b'\x01')
+    with open(path, 'rb') as f:
+        damaged = f.read(len(body))
     opened = mgr.get_diskfile('sda', 7, 'a', 'c', 'o').open()
     got = []
     with pytest.raises(DiskFileQuarantined):
         for chunk in opened.reader(verify=True):
             got.append(chunk)
     opened.close()
-    assert sum(map(len, got)) < len(body)  # never the whole object
+    # every chunk but the last is given out as read; the last never is
+    assert got == [damaged[i:i + CHUNK] for i in range(0, 3 * CHUNK, CHUNK)]
     qdir = os.path.join(mgr.devices, 'sda', 'quarantined', 'objects',
                         df.hash)
     assert os.listdir(qdir) == [t.internal + '.data']
     assert not os.path.exists(df.hash_dir)
     with pytest.raises(DiskFileNotExist):
         df.open()
+
+
+def test_short_file_is_quarantined_by_a_verified_read(mgr):
+    """Content shorter than its metadata says (truncated after open)."""
+    body = os.urandom(2 * CHUNK + 9)
+    t = ts()
+    df = put(mgr, body, t)
+    opened = mgr.get_diskfile('sda', 7, 'a', 'c', 'o').open()
+    os.truncate(os.path.join(df.hash_dir, t.internal + '.data'),
+                CHUNK + 100)
+    got = []
+    with pytest.raises(DiskFileQuarantined):
+        for chunk in opened.reader(verify=True):
+            got.append(chunk)
+    opened.close()
+    assert got == [body[:CHUNK]]
+    assert not os.path.exists(df.hash_dir)
 
 
 @pytest.mark.parametrize('damage', ['drop-xattr', 'garbage-xattr',

@@ -4,6 +4,7 @@ The HTTP behaviour through a real socket is in
 test/functional/test_object_server.py; this covers the app factory and
 request handling that needs no socket.
 """
+import glob
 import os
 import time
 from urllib.parse import quote
@@ -15,6 +16,7 @@ from objstore.common.config import ConfigError
 from objstore.common.http import Request
 from objstore.common.timestamp import Timestamp
 from objstore.obj import server
+from objstore.obj.diskfile import READ_CHUNK_SIZE, DiskFileQuarantined
 
 
 @pytest.fixture
@@ -68,6 +70,58 @@ def test_put_get_in_process(devices, cluster_conf):
     assert resp.status_int == 201
     resp = call(app, secret, 'GET', '/sda/0/a/c/o')
     assert resp.status_int == 200 and resp.body == b'hello'
+
+
+def put_object(app, secret, body):
+    resp = call(app, secret, 'PUT', '/sda/0/a/c/o', {
+        'X-Timestamp': Timestamp.now().internal, 'Content-Type': 'a/b'},
+        body)
+    assert resp.status_int == 201
+
+
+def test_multi_chunk_get_and_ranges_are_exact(devices, cluster_conf):
+    app = make_app(devices)
+    secret = cluster_conf['secret']
+    body = os.urandom(2 * READ_CHUNK_SIZE + 1000)
+    put_object(app, secret, body)
+    resp = call(app, secret, 'GET', '/sda/0/a/c/o')
+    assert resp.status_int == 200 and resp.body == body
+    first, last = READ_CHUNK_SIZE - 10, 2 * READ_CHUNK_SIZE + 9
+    resp = call(app, secret, 'GET', '/sda/0/a/c/o',
+                {'Range': 'bytes=%d-%d' % (first, last)})
+    assert resp.status_int == 206 and resp.body == body[first:last + 1]
+    resp = call(app, secret, 'GET', '/sda/0/a/c/o',
+                {'Range': 'bytes=0-9,%d-%d' % (first, last)})
+    assert resp.status_int == 206
+    assert int(resp.headers['Content-Length']) == len(resp.body)
+    assert body[:10] in resp.body and body[first:last + 1] in resp.body
+
+
+def test_damaged_multi_chunk_get_is_cut_before_the_last_chunk(
+        devices, cluster_conf):
+    app = make_app(devices)
+    secret = cluster_conf['secret']
+    body = os.urandom(2 * READ_CHUNK_SIZE + 1000)
+    put_object(app, secret, body)
+    [data] = glob.glob(os.path.join(devices, 'sda', 'objects', '*', '*',
+                                    '*', '*.data'))
+    with open(data, 'r+b') as f:
+        f.seek(10)
+        f.write(bytes([body[10] ^ 0xff]))
+    damaged = body[:10] + bytes([body[10] ^ 0xff]) + body[11:]
+    wire = '/sda/0/a/c/o'
+    req = Request.blank(wire, headers=signing.sign(secret, 'GET', wire, {}))
+    req.environ['RAW_PATH_INFO'] = wire
+    status, _, app_iter = req.call_application(app)
+    assert status.startswith('200')
+    got = []
+    with pytest.raises(DiskFileQuarantined):
+        for chunk in app_iter:
+            got.append(chunk)
+    app_iter.close()
+    # the early chunks went out as read; the response never completes
+    assert b''.join(got) == damaged[:2 * READ_CHUNK_SIZE]
+    assert call(app, secret, 'GET', wire).status_int == 404
 
 
 def test_unknown_method_is_405_with_allow(devices, cluster_conf):

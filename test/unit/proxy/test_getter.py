@@ -2,10 +2,14 @@
 import os
 
 from objstore.common.timestamp import Timestamp
+from objstore.obj.diskfile import READ_CHUNK_SIZE
 from objstore.proxy.getter import ObjectReader, span_of
 from objstore.proxy.nodes import NodeSlots
 
 BODY = os.urandom(500000)
+# more than two of the object server's read chunks, so a damaged copy
+# sends whole chunks before its MD5 check fails on the last one
+MULTI_CHUNK_BODY = os.urandom(2 * READ_CHUNK_SIZE + 500000)
 
 
 def write(backends, name, nodes, body=BODY, timestamp=None):
@@ -91,7 +95,7 @@ def test_damaged_bytes_sent_before_a_resume_cut_the_response(backends,
     bytes with another node's into a whole, wrong 200 body."""
     import glob
     primaries = backends.ring.get_nodes('a', 'c', 'rot')[1]
-    write(backends, 'rot', primaries)
+    write(backends, 'rot', primaries, body=MULTI_CHUNK_BODY)
     first = backends.node(primaries[0])
     [data] = glob.glob(os.path.join(str(tmp_path), 'node*', first.device,
                                     'objects', '*', '*', '*', '*.data'))
@@ -102,10 +106,11 @@ def test_damaged_bytes_sent_before_a_resume_cut_the_response(backends,
         f.write(bytes([good[0] ^ 0xff]))
     status, _, body = read(backends, 'rot')
     assert status == 200
-    assert len(body) < len(BODY) and body != BODY[:len(body)]
+    assert len(body) < len(MULTI_CHUNK_BODY)
+    assert body != MULTI_CHUNK_BODY[:len(body)]
     # the damaged copy went to quarantine; the next read is whole and good
     status, _, body = read(backends, 'rot')
-    assert (status, body) == (200, BODY)
+    assert (status, body) == (200, MULTI_CHUNK_BODY)
 
 
 def test_range_cut_mid_stream_keeps_the_range(backends):
