@@ -12,12 +12,11 @@ import logging
 
 from objstore.common import signing
 from objstore.common.backend import quote_path
+from objstore.common.connpool import RETRYABLE
 
 log = logging.getLogger('objstore.proxy')
 # what a dead, slow or confused node raises through http.client
 NODE_ERRORS = (OSError, http.client.HTTPException, ValueError)
-RETRYABLE = (ConnectionResetError, BrokenPipeError,
-             http.client.RemoteDisconnected, http.client.BadStatusLine)
 # Answers beyond this are drained and thrown away: only listings and
 # error texts are read whole, and those are far smaller.
 MAX_READ = 64 * 1024 * 1024
