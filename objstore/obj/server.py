@@ -162,6 +162,9 @@ class ObjectServer:
             raise HTTPError(507, 'device %s is not available' % e)
         except DiskFileNoSpace as e:
             raise HTTPError(507, str(e))
+        except DiskFileConflict as e:
+            raise HTTPError(409, 'a newer object exists', {
+                'X-Backend-Timestamp': e.timestamp.internal})
         except OSError as e:
             # a full disk can surface anywhere (making tmp/ or a hash
             # dir, a .meta, an xattr): the proxy must move on at once
@@ -231,15 +234,6 @@ class ObjectServer:
                           *names, headers)
 
     @staticmethod
-    def _refuse_older(df, timestamp):
-        """409 unless ``timestamp`` is newer than the data/tombstone."""
-        try:
-            run_in_thread(df.check_conflict, timestamp, fileset.DATA)
-        except DiskFileConflict as e:
-            raise HTTPError(409, 'a newer object exists', {
-                'X-Backend-Timestamp': e.timestamp.internal})
-
-    @staticmethod
     def _object_headers(df):
         meta = df.metadata
         headers = {}
@@ -297,16 +291,14 @@ class ObjectServer:
         if client_etag is not None:
             client_etag = _normalize_etag(client_etag)
         targets, cpart = self._update_targets(req)
-        missing = self._open(df)
-        df.close()
-        self._refuse_older(df, timestamp)
         if_none_match = req.headers.get('If-None-Match')
-        if if_none_match is not None and missing is None:
-            tags = conditions.parse_etags(if_none_match)
-            if '*' in tags or df.etag in tags:
-                raise HTTPError(412, 'object exists')
-        writer = run_in_thread(df.writer, length)
+        current_etag, writer = run_in_thread(
+            self._start_put, df, timestamp, length, if_none_match is not None)
         try:
+            if current_etag is not None:
+                tags = conditions.parse_etags(if_none_match)
+                if '*' in tags or current_etag in tags:
+                    raise HTTPError(412, 'object exists')
             self._receive(req, writer, length)
             etag = writer.etag
             if client_etag is not None and client_etag != etag:
@@ -316,11 +308,7 @@ class ObjectServer:
                 'name': df.name, 'X-Timestamp': timestamp.internal,
                 'Content-Type': content_type,
                 'Content-Length': writer.upload_size, 'ETag': etag})
-            try:
-                run_in_thread(writer.commit, timestamp, metadata)
-            except DiskFileConflict as e:
-                raise HTTPError(409, 'a newer object exists', {
-                    'X-Backend-Timestamp': e.timestamp.internal})
+            run_in_thread(writer.commit, timestamp, metadata)
         finally:
             writer.close()
         self._container_update(df, names, targets, cpart, 'PUT', timestamp, {
@@ -330,6 +318,27 @@ class ObjectServer:
             ('ETag', etag), ('Content-Length', '0'),
             ('Content-Type', 'text/plain'),
             ('X-Backend-Timestamp', timestamp.internal)])
+
+    @staticmethod
+    def _start_put(df, timestamp, length, want_etag):
+        """(ETag of the current object or None, a writer): blocking.
+
+        One thread-pool call for what a PUT does before its body: each
+        hand-off costs ~0.1 ms of CPU, a good share of a small PUT. The
+        current object is opened only for If-None-Match; 409 (as
+        DiskFileConflict) unless ``timestamp`` is the newest.
+        """
+        etag = None
+        if want_etag:
+            try:
+                df.open()
+                etag = df.etag
+            except DiskFileNotExist:
+                pass
+            finally:
+                df.close()
+        df.check_conflict(timestamp, fileset.DATA)
+        return etag, df.writer(length)
 
     @staticmethod
     def _receive(req, writer, length):
@@ -457,20 +466,31 @@ class ObjectServer:
         df, names = self._diskfile(req)
         timestamp = self._timestamp(req)
         targets, cpart = self._update_targets(req)
-        missing = self._open(df)
-        df.close()
-        self._refuse_older(df, timestamp)
-        try:
-            run_in_thread(df.write_tombstone, timestamp)
-        except DiskFileConflict as e:
-            raise HTTPError(409, 'a newer object exists', {
-                'X-Backend-Timestamp': e.timestamp.internal})
+        missing = run_in_thread(self._delete, df, timestamp)
         self._container_update(df, names, targets, cpart, 'DELETE',
                                timestamp, {})
         headers = {'X-Backend-Timestamp': timestamp.internal}
         if missing is None:
             return Response(status=204, headerlist=list(headers.items()))
         return error_response(404, 'object not found', headers, req)
+
+    @staticmethod
+    def _delete(df, timestamp):
+        """Tombstone the object, in one thread-pool call (blocking).
+
+        Returns the DiskFileNotExist when there was nothing to delete
+        (the tombstone is written anyway, so a late older PUT cannot
+        resurrect it); DiskFileConflict when something newer is there.
+        """
+        try:
+            df.open()
+            missing = None
+        except DiskFileNotExist as e:
+            missing = e
+        finally:
+            df.close()
+        df.write_tombstone(timestamp)
+        return missing
 
     def REPLICATE(self, req):
         device, partition, suffixes = split_path(request_path(req), 2, 3,
