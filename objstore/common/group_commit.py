@@ -1,5 +1,7 @@
 """Group commit: many requests' rows in one database transaction.
 
+(Also how object servers batch their container updates: updates.py.)
+
 Every object PUT or DELETE sends a row to each container replica, and
 each row used to be its own SQLite transaction: take the write lock,
 write, fsync the WAL, release. Green threads of one worker then queued on
@@ -17,18 +19,26 @@ from objstore.common import concurrency
 MAX_BATCH = 512
 
 
+def call(func, *args):
+    """``run`` for a commit that is itself cooperative (network I/O)."""
+    return func(*args)
+
+
 class GroupCommit:
     """Batches items per key; ``commit(context, items)`` writes a batch.
 
-    ``commit`` runs in an OS thread and returns one result per item (in
-    order); an exception fails every item of that batch alone. The
-    ``context`` of a batch is the one given with its first item (for a
-    database, any broker of that file does).
+    ``commit`` runs through ``run`` (an OS thread by default; ``call``
+    runs it in a green thread, for network I/O) and returns one result
+    per item (in order); an exception fails every item of that batch
+    alone. The ``context`` of a batch is the one given with its first
+    item (for a database, any broker of that file does).
     """
 
-    def __init__(self, commit, max_batch=MAX_BATCH):
+    def __init__(self, commit, max_batch=MAX_BATCH,
+                 run=concurrency.run_in_thread):
         self._commit = commit
         self.max_batch = max_batch
+        self._run = run
         self._queues = {}
 
     def submit(self, key, context, item):
@@ -54,7 +64,7 @@ class GroupCommit:
 
     def _write(self, context, batch):
         try:
-            results = concurrency.run_in_thread(
+            results = self._run(
                 self._commit, context, [item for item, _done in batch])
             if len(results) != len(batch):
                 raise RuntimeError('group commit answered %d of %d items'

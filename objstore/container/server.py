@@ -10,6 +10,8 @@ reported to the account server (account_update.py).
 import os
 import sys
 
+import msgpack
+
 from objstore.common import config, db_server, listing
 from objstore.common.constraints import (CONTAINER_LISTING_LIMIT,
                                          check_object_name)
@@ -22,6 +24,10 @@ from objstore.container.account_update import AccountTarget, Reporter
 from objstore.container.broker import ContainerBroker, ContainerNotEmpty
 
 DEFAULT_PORT = 6201
+# An UPDATE's rows at most, and the bytes one row may take on the wire
+# (a 1024-byte name, content type, etag, timestamp and msgpack framing).
+MAX_UPDATE_ROWS = 1000
+MAX_ROW_BYTES = 2048
 
 
 class ContainerServer(db_server.DatabaseServer):
@@ -32,6 +38,7 @@ class ContainerServer(db_server.DatabaseServer):
     listing_tags = ('container', 'object')
     listing_entry = staticmethod(listing.container_entry)
     # ACL and sync settings a proxy sets; kept verbatim like metadata
+    methods = db_server.DatabaseServer.methods + ('UPDATE',)
     stored_headers = ('x-container-read', 'x-container-write',
                       'x-container-sync-to', 'x-container-sync-key',
                       'x-versions-location', 'x-history-location')
@@ -170,29 +177,55 @@ class ContainerServer(db_server.DatabaseServer):
         etag = req.headers.get('X-Etag', '')
         self.check_device(device)
         broker = self.broker(device, partition, account, container)
-        return self._record(req, broker, device, 201, obj, ts.internal,
-                            int(size), content_type, etag)
+        row = self._row(broker, obj, ts.internal, int(size), content_type,
+                        etag)
+        return self._record(req, broker, device, 201, [row])
 
     def delete_object(self, req, device, partition, account, container,
                       obj):
         ts = self.timestamp(req)
         self.check_device(device)
         broker = self.broker(device, partition, account, container)
-        return self._record(req, broker, device, 204, obj, ts.internal, 0,
-                            '', '', deleted=1)
+        row = self._row(broker, obj, ts.internal, 0, '', '', deleted=1)
+        return self._record(req, broker, device, 204, [row])
 
-    def _record(self, req, broker, device, status, *row, deleted=0):
-        """Store one object row, in a group commit with its neighbours.
+    def UPDATE(self, req, path):
+        """Many object rows for one container in one request.
 
-        Answered once the transaction holding the row has committed; a
-        changed row schedules a stats report to the account.
+        What object servers send (obj/updates.py batches the updates that
+        queue up while one is in flight to the same container replica):
+        a msgpack list of maps with name, created_at, size,
+        content_type, etag and deleted. Every row is checked before any
+        is stored (400 otherwise); 202 once all are committed.
         """
+        device, partition, account, container, obj = self._parse(path)
+        if obj is not None:
+            raise HTTPError(400, 'UPDATE applies to containers only')
+        self.check_device(device)
+        broker = self.broker(device, partition, account, container)
+        rows = [self._row(broker, *fields[:5], deleted=fields[5])
+                for fields in update_rows(req, MAX_UPDATE_ROWS)]
+        return self._record(req, broker, device, 202, rows)
+
+    @staticmethod
+    def _row(broker, name, *fields, deleted=0):
+        err = check_object_name(name) if isinstance(name, str) else \
+            'object name must be text'
+        if err:
+            raise HTTPError(400, err)
         try:
-            row = broker.object_row(*row, deleted=deleted)
+            return broker.object_row(name, *fields, deleted=deleted)
         except ItemError as e:
             raise HTTPError(400, str(e))
+
+    def _record(self, req, broker, device, status, rows):
+        """Store object rows, in a group commit with their neighbours.
+
+        Answered once the transaction holding the rows has committed; a
+        change schedules a stats report to the account.
+        """
         try:
-            changed, info = self.rows.submit(broker.db_file, broker, row)
+            changed, info = self.rows.submit(broker.db_file, broker, rows)
         except DatabaseNotFound:
             return self.not_found_for(req, broker)
         if changed and info.get('account_target'):
@@ -202,11 +235,42 @@ class ContainerServer(db_server.DatabaseServer):
         return self.status_response(status)
 
     @staticmethod
-    def _commit_rows(broker, rows):
-        """GroupCommit's writer: [(changed, info after the batch)]."""
-        changed = broker.put_objects(rows)
-        info = broker.get_info() if any(changed) else None
-        return [(c, info) for c in changed]
+    def _commit_rows(broker, requests):
+        """GroupCommit's writer: each request's rows, all in one
+        transaction; per request (any row changed, info after)."""
+        changed = iter(broker.put_objects(
+            [row for rows in requests for row in rows]))
+        per_request = [any([next(changed) for _row in rows])
+                       for rows in requests]
+        info = broker.get_info() if any(per_request) else None
+        return [(c, info) for c in per_request]
+
+
+def update_rows(req, limit):
+    """The fields of each row of an UPDATE body, or HTTPError 4xx."""
+    length = req.content_length
+    if length is None:
+        raise HTTPError(411, 'UPDATE needs a Content-Length')
+    if length > limit * MAX_ROW_BYTES:
+        raise HTTPError(413, 'UPDATE body too large')
+    try:
+        rows = msgpack.unpackb(req.body, raw=False, strict_map_key=True)
+    except Exception:
+        raise HTTPError(400, 'UPDATE body is not msgpack')
+    if not isinstance(rows, list) or not rows:
+        raise HTTPError(400, 'UPDATE body must be a list of rows')
+    if len(rows) > limit:
+        raise HTTPError(413, 'more than %d rows in one UPDATE' % limit)
+    fields = []
+    for row in rows:
+        try:
+            fields.append((row['name'], row['created_at'], row['size'],
+                           row['content_type'], row['etag'],
+                           row['deleted']))
+        except (KeyError, TypeError):
+            raise HTTPError(400, 'an UPDATE row needs name, created_at, '
+                            'size, content_type, etag and deleted')
+    return fields
 
 
 def app_factory(conf):

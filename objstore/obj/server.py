@@ -128,6 +128,8 @@ class ObjectServer:
                 reclaim_age=reclaim_age)
         except ValueError as e:
             raise ConfigError('[%s] %s' % (SECTION, e))
+        self.updates = updates.UpdateBatcher(self.secret,
+                                             self.update_timeout)
         self.started = time.time()
         removed = self.mgr.clean_tmp(self.started)
         if removed:
@@ -228,9 +230,8 @@ class ObjectServer:
         if not targets:
             return
         headers = dict(headers, **{'X-Timestamp': timestamp.internal})
-        failed = updates.update_container(self.secret, targets, partition,
-                                          op, *names, headers=headers,
-                                          timeout=self.update_timeout)
+        failed = self.updates.update(targets, partition, op, *names,
+                                     headers)
         if failed:
             run_in_thread(updates.save_pending, df.device_path, df.hash,
                           timestamp.internal, failed, partition, op,

@@ -12,8 +12,9 @@ from urllib.parse import urlencode
 import msgpack
 import pytest
 
-from objstore.common import backend, ondisk
+from objstore.common import backend, concurrency, ondisk
 from objstore.common.timestamp import Timestamp
+from objstore.obj import updates
 
 _clock = [time.time()]
 
@@ -244,3 +245,83 @@ def test_async_pending_when_account_server_is_down(cluster, devices):
     assert latest['headers']['X-Object-Count'] == '1'
     assert latest['headers']['X-Bytes-Used'] == '7'
     assert not list((devices / 'sda' / 'tmp').iterdir())
+
+
+# -- object rows in bulk (UPDATE), as object servers batch them -----------
+
+def updates_at_once(batcher, port, names, device='sda'):
+    """Each name's update from its own green thread; their failures."""
+    target = [('127.0.0.1', port, device)]
+
+    def one(name):
+        op, headers = ('DELETE', {}) if name.startswith('gone') else (
+            'PUT', {'X-Size': '7', 'X-Content-Type': 'text/plain',
+                    'X-Etag': 'e-' + name})
+        headers['X-Timestamp'] = ts()
+        return batcher.update(target, '3', op, 'a', 'c', name, headers)
+    pool = concurrency.GreenPool(len(names))
+    return list(pool.imap(one, names))
+
+
+def test_object_updates_waiting_together_go_in_one_request(cluster,
+                                                             cluster_conf):
+    cont = cluster['container']
+    assert cont('PUT', '/sda/3/a/c', {'X-Timestamp': ts()})[0] == 201
+    batcher = updates.UpdateBatcher(cluster_conf['secret'], 5)
+    port = cluster['cont'].port
+    assert updates_at_once(batcher, port, ['gone']) == [[]]  # a lone row
+    names = ['o%02d' % i for i in range(12)] + ['gone-%d' % i for i in
+                                                range(3)]
+    assert updates_at_once(batcher, port, names) == [[]] * 15
+    status, headers, body = cont('GET', '/sda/3/a/c', query='format=json')
+    listed = json.loads(body)
+    assert [o['name'] for o in listed] == names[:12]
+    assert listed[0]['bytes'] == 7 and listed[0]['hash'] == 'e-o00'
+    assert headers['x-container-object-count'] == '12'
+    log = cluster['cont'].read_log()
+    # the lone row went alone, the next fifteen together
+    assert log.count('"UPDATE /sda/3/a/c HTTP/1.1" 202') == 2
+    assert '"PUT /sda/3/a/c/' not in log
+
+
+def test_object_updates_that_fail_are_reported_as_failed(cluster,
+                                                          cluster_conf):
+    batcher = updates.UpdateBatcher(cluster_conf['secret'], 5)
+    port = cluster['cont'].port
+    target = ('127.0.0.1', port, 'sda')
+    # no such container: every row of the batch fails (and would be saved
+    # as an async pending by the object server)
+    assert updates_at_once(batcher, port, ['a', 'b']) == [[target]] * 2
+    # a device that is not there: 507
+    assert updates_at_once(batcher, port, ['a'], device='sdz') == [
+        [('127.0.0.1', port, 'sdz')]]
+
+
+def test_bad_update_bodies_are_refused_and_change_nothing(cluster):
+    cont = cluster['container']
+    assert cont('PUT', '/sda/3/a/c', {'X-Timestamp': ts()})[0] == 201
+    good = {'name': 'o', 'created_at': ts(), 'size': 1,
+            'content_type': 't', 'etag': 'e', 'deleted': 0}
+    cases = [
+        ('not msgpack', b'\xc1\xc1', 400),
+        ('not a list', msgpack.packb({'name': 'o'}), 400),
+        ('empty', msgpack.packb([]), 400),
+        ('missing field', msgpack.packb([{'name': 'o'}]), 400),
+        ('bad timestamp', msgpack.packb([dict(good, created_at='x')]), 400),
+        ('bad size', msgpack.packb([dict(good, size=-1)]), 400),
+        ('bad name', msgpack.packb([dict(good, name='a' * 1025)]), 400),
+        ('name not text', msgpack.packb([dict(good, name=b'o')]), 400),
+        ('one bad row of two', msgpack.packb(
+            [dict(good, name='fine'), dict(good, deleted=7)]), 400),
+        ('too many rows', msgpack.packb([good] * 1001), 413),
+    ]
+    for what, body, expected in cases:
+        status, _h, reply = cont('UPDATE', '/sda/3/a/c', body=body)
+        assert status == expected, (what, reply)
+    assert cont('UPDATE', '/sda/3/a/c/o', body=msgpack.packb([good]))[0] \
+        == 400
+    assert cont('GET', '/sda/3/a/c')[2] == b''
+    # and a good one still goes in
+    assert cont('UPDATE', '/sda/3/a/c', body=msgpack.packb([good]))[0] == \
+        202
+    assert cont('GET', '/sda/3/a/c')[2] == b'o\n'

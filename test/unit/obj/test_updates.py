@@ -1,4 +1,6 @@
-"""Parsing where the object server sends its container updates."""
+"""Where the object server sends its container updates, and how."""
+import socket
+
 import pytest
 
 from objstore.obj import updates
@@ -35,7 +37,6 @@ def test_malformed_targets_raise(headers):
 
 
 def test_unreachable_container_server_fails_and_is_saved(tmp_path):
-    import socket
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
@@ -53,3 +54,16 @@ def test_unreachable_container_server_fails_and_is_saved(tmp_path):
     update = async_pending.load(path)
     assert update['op'] == 'DELETE'
     assert update['container_host'] == '127.0.0.1:%d' % port
+
+
+# -- UpdateBatcher (with a real container server: functional tests) ------
+
+def test_an_unreachable_container_server_fails_the_update():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    batcher = updates.UpdateBatcher(b'secret', 2)
+    assert batcher.update([('127.0.0.1', port, 'sdc')], '3', 'PUT', 'a',
+                          'c', 'o', {'X-Timestamp': '1700000000.00000',
+                                     'X-Size': '1'}) == \
+        [('127.0.0.1', port, 'sdc')]
