@@ -7,7 +7,9 @@ string and the Accept header; rendering is a pure function of the rows,
 so both are tested without a server.
 """
 import datetime
+import functools
 import json
+import re
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape, quoteattr
 
@@ -104,8 +106,32 @@ def listing_params(req, max_limit):
                          **values)
 
 
+# A stored timestamp in its internal form: seconds, 5 decimals, maybe an
+# offset (which listings do not show).
+_INTERNAL = re.compile(r'(\d{10})\.(\d{5})(?:_[0-9a-f]{16})?\Z')
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_date(day):
+    return (datetime.date(1970, 1, 1) + datetime.timedelta(days=day)) \
+        .isoformat()
+
+
 def iso_time(timestamp):
-    """'2024-01-02T03:04:05.678900': a timestamp as listings show it."""
+    """'2024-01-02T03:04:05.678900': a timestamp as listings show it.
+
+    A full listing formats 10,000 of these: stored ones (text in the
+    internal form) are done with arithmetic and a cache of dates, about
+    a tenth of the datetime route the rest take.
+    """
+    match = _INTERNAL.match(timestamp) if isinstance(timestamp, str) \
+        else None
+    if match is not None:
+        day, second = divmod(int(match.group(1)), 86400)
+        hour, second = divmod(second, 3600)
+        minute, second = divmod(second, 60)
+        return '%sT%02d:%02d:%02d.%s0' % (_iso_date(day), hour, minute,
+                                          second, match.group(2))
     ticks = Timestamp(timestamp).ticks
     seconds, rest = divmod(ticks, 100000)
     when = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)

@@ -1,5 +1,7 @@
 """Listing parameters and the plain/JSON/XML formats, without a server."""
+import datetime
 import json
+import random
 import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
 
@@ -92,6 +94,23 @@ def test_iso_time():
     assert listing.iso_time('1700000000.12345') == \
         '2023-11-14T22:13:20.123450'
     assert listing.iso_time(Timestamp(0)) == '1970-01-01T00:00:00.000000'
+
+
+def test_iso_time_of_stored_timestamps_matches_the_datetime_route():
+    rng = random.Random(7)
+    stamps = [Timestamp(0), Timestamp(951782400), Timestamp(10 ** 10 - 1),
+              Timestamp(4102444800.5, offset=3)]
+    stamps += [Timestamp(rng.randrange(0, 10 ** 15) / 100000.0,
+                         offset=rng.choice([0, 0, 1, 2 ** 40]))
+               for _ in range(3000)]
+    for ts in stamps:
+        expected = datetime.datetime.fromtimestamp(
+            ts.ticks // 100000, datetime.timezone.utc).replace(
+                microsecond=ts.ticks % 100000 * 10, tzinfo=None).isoformat(
+                    timespec='microseconds')
+        # stored rows hold the internal form; other callers pass others
+        for form in (ts.internal, ts.normal, ts):
+            assert listing.iso_time(form) == expected, form
 
 
 def rows(names):
