@@ -83,6 +83,10 @@ class Controller:
                 query='', headers=None):
         """The newest replica's answer about an account or container.
 
+        HEADs ask every replica at once and take the newest state. A GET
+        (a listing) asks one replica at a time (fanout.one_by_one) until
+        one answers; a 404 or a failure moves on to the next.
+
         Raises HTTPError(503) when no replica answered at all; a 4xx other
         than 404 (a bad listing parameter) comes back as it is.
         """
@@ -90,12 +94,17 @@ class Controller:
         part = ring.get_part(account, container)
         path = resource_path(account, container)
         headers = headers or self.internal_headers()
-        replies = self.fan_out(kind, part, method, path,
-                               lambda i: headers, query)
+        if method == 'GET':
+            replies = fanout.one_by_one(self.app.client,
+                                        self.app.slots(kind, part), method,
+                                        path, headers, query)
+        else:
+            replies = self.fan_out(kind, part, method, path,
+                                   lambda i: headers, query)
         best = quorum.newest(replies)
         answered = [r for r in replies if r is not None and r.status < 500]
         if best is not None and (best.status != 404 or len(answered) >=
-                                 quorum.quorum_size(len(replies))):
+                                 quorum.quorum_size(ring.replica_count)):
             return best
         if best is not None:
             # a 404 from a minority: the others may have it
