@@ -334,12 +334,22 @@ class DiskFile:
         stop = self.content_length if stop is None else stop
         return self._range_chunks(start, stop)
 
+    def _read(self, size, pos, md5=None):
+        """Up to ``size`` bytes at ``pos`` (hashed into ``md5`` if given).
+
+        The buffer is made here, on the hub's thread, and only filled in
+        the thread pool: a 1 MiB object a pool thread allocates comes
+        from that thread's own malloc arena, and with twenty threads the
+        arenas kept an object server 36 MiB larger after a 2 GiB GET.
+        """
+        buf = bytearray(size)
+        got = self.mgr.run(_fill, self._fd, buf, pos, md5)
+        return bytes(buf) if got == size else bytes(memoryview(buf)[:got])
+
     def _range_chunks(self, start, stop):
-        run = self.mgr.run
         pos = start
         while pos < stop:
-            chunk = run(os.pread, self._fd, min(READ_CHUNK_SIZE, stop - pos),
-                        pos)
+            chunk = self._read(min(READ_CHUNK_SIZE, stop - pos), pos)
             if not chunk:
                 raise DiskFileError('short read of %s' % self.name)
             pos += len(chunk)
@@ -348,14 +358,12 @@ class DiskFile:
     def _verified_chunks(self):
         """The whole content, each chunk given out only once the next is
         read, so the last one waits for the MD5 verdict."""
-        run = self.mgr.run
         md5 = hashlib.md5(usedforsecurity=False)
         held = None
         pos = 0
         size = self.content_length
         while pos < size:
-            chunk = run(_pread_hashed, self._fd,
-                        min(READ_CHUNK_SIZE, size - pos), pos, md5)
+            chunk = self._read(min(READ_CHUNK_SIZE, size - pos), pos, md5)
             if not chunk:
                 break
             pos += len(chunk)
@@ -364,7 +372,7 @@ class DiskFile:
             held = chunk
         if pos != size or md5.hexdigest() != self.etag:
             reason = 'content does not match ETag %s' % self.etag
-            run(self.quarantine, reason)
+            self.mgr.run(self.quarantine, reason)
             raise DiskFileQuarantined(reason)
         if held is not None:
             yield held
@@ -533,13 +541,14 @@ class DiskFileWriter:
                 pass
 
 
-def _pread_hashed(fd, size, offset, md5):
-    """Read a chunk and add it to ``md5`` in one call, so both run in the
-    thread pool: hashing a large chunk releases the GIL there instead of
-    holding the hub."""
-    chunk = os.pread(fd, size, offset)
-    md5.update(chunk)
-    return chunk
+def _fill(fd, buf, offset, md5):
+    """Read into ``buf`` (and add what was read to ``md5``) in one call,
+    so both run in the thread pool: hashing a large chunk releases the
+    GIL there instead of holding the hub. Returns the bytes read."""
+    got = os.preadv(fd, [buf], offset)
+    if md5 is not None:
+        md5.update(memoryview(buf)[:got])
+    return got
 
 
 def _int_or_none(value):
