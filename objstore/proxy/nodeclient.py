@@ -10,13 +10,18 @@ once on a fresh one, as the request never reached a server.
 import http.client
 import logging
 
-from objstore.common import signing
+from objstore.common import concurrency, connpool, signing
 from objstore.common.backend import quote_path
-from objstore.common.connpool import RETRYABLE
 
 log = logging.getLogger('objstore.proxy')
+# eventlet's green http.client, which the proxy's connections use, has
+# exception classes of its own, not subclasses of the standard ones
+_green = concurrency.green_http_client()
 # what a dead, slow or confused node raises through http.client
-NODE_ERRORS = (OSError, http.client.HTTPException, ValueError)
+NODE_ERRORS = (OSError, http.client.HTTPException, _green.HTTPException,
+               ValueError)
+# ... and what a pooled connection the server had closed raises
+RETRYABLE = connpool.RETRYABLE + (_green.BadStatusLine,)
 # Answers beyond this are drained and thrown away: only listings and
 # error texts are read whole, and those are far smaller.
 MAX_READ = 64 * 1024 * 1024
@@ -133,7 +138,9 @@ class NodeClient:
         target, signed = self.signed_head(node, part, method, path, headers,
                                           query, len(body))
         for attempt in (0, 1):
-            conn = self.pool.get(node['ip'], node['port'])
+            # the retry must not land on another idle, maybe stale, one
+            conn = (self.pool.get if attempt == 0 else self.pool.new)(
+                node['ip'], node['port'])
             try:
                 self.send_head(conn, method, target, signed)
                 if body:

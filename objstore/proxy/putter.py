@@ -176,7 +176,8 @@ class Upload:
                                             self.path, headers,
                                             length=self.length)
         for attempt in (0, 1):
-            conn = client.pool.get(node['ip'], node['port'])
+            conn = (client.pool.get if attempt == 0 else client.pool.new)(
+                node['ip'], node['port'])
             try:
                 client.send_head(conn, 'PUT', target, signed)
                 status = conn.expect_continue()

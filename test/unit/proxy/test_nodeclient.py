@@ -82,3 +82,33 @@ def test_read_body_is_bounded(backends):
         raise AssertionError('no limit')
     conn.close()
     assert isinstance(Reply(nodes[0], 200, []).headers, list)
+
+
+def garbling_node(answer):
+    """A node (dict) whose server reads a request, sends ``answer`` and
+    closes: what a confused or broken storage node might do."""
+    sock = concurrency.listen(('127.0.0.1', 0))
+
+    def serve():
+        while True:
+            conn, _addr = sock.accept()
+            conn.recv(65536)
+            conn.sendall(answer)
+            conn.close()
+    thread = concurrency.spawn(serve)
+    node = {'id': 99, 'ip': '127.0.0.1', 'port': sock.getsockname()[1],
+            'device': 'sdz', 'zone': 9, 'region': 1}
+    return node, thread, sock
+
+
+def test_a_garbled_answer_is_a_failed_node_not_an_exception(backends):
+    for answer in (b'garbage\r\n\r\n', b'HTTP/1.1 200 OK\r\n'
+                   b'Content-Length: 100\r\n\r\nshort',
+                   b'HTTP/1.1 200 OK\r\nX: ' + b'y' * 70000 + b'\r\n\r\n'):
+        node, thread, sock = garbling_node(answer)
+        try:
+            assert backends.client.request(node, 1, 'GET', '/a/c/o',
+                                           {}) is None, answer[:20]
+        finally:
+            concurrency.kill(thread)
+            sock.close()
