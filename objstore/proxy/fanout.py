@@ -18,8 +18,17 @@ def fan_out(client, slots, method, path, headers_for, query='', body=b''):
     account replica of their own index, for example).
     """
     def one(index):
-        return _slot_answer(client, slots, index, method, path,
-                            headers_for(index), query, body)
+        node = slots.first(index)
+        last = None
+        while node is not None:
+            reply = client.request(node, slots.part, method, path,
+                                   headers_for(index), query, body)
+            if reply is not None:
+                last = reply
+                if reply.status < 500:
+                    return reply
+            node = slots.next_handoff()
+        return last
 
     pool = GreenPool(len(slots))
     return list(pool.imap(one, range(len(slots))))
@@ -58,21 +67,6 @@ def one_by_one(client, slots, method, path, headers, query=''):
         if reply is not None and reply.status < 500 and reply.status != 404:
             break
     return replies
-
-
-def _slot_answer(client, slots, index, method, path, headers, query, body):
-    """The slot's primary's answer, or a handoff's when it failed."""
-    node = slots.first(index)
-    last = None
-    while node is not None:
-        reply = client.request(node, slots.part, method, path, headers,
-                               query, body)
-        if reply is not None:
-            last = reply
-            if reply.status < 500:
-                return reply
-        node = slots.next_handoff()
-    return last
 
 
 def statuses(replies):
