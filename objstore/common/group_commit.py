@@ -1,7 +1,5 @@
 """Group commit: many requests' rows in one database transaction.
 
-(Also how object servers batch their container updates: updates.py.)
-
 Every object PUT or DELETE sends a row to each container replica, and
 each row used to be its own SQLite transaction: take the write lock,
 write, fsync the WAL, release. Green threads of one worker then queued on
@@ -13,6 +11,9 @@ written wait together; when it ends, one OS thread writes all of them in
 the next transaction, and each request is answered only after the
 commit that holds its row, so every acknowledged row is as durable as
 before. A lone request waits for nobody: its batch starts at once.
+
+Object servers batch their container updates the same way, with the
+network request as the commit (obj/updates.py).
 """
 from objstore.common import concurrency
 
