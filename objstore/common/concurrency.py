@@ -34,10 +34,16 @@ wsgi_server = eventlet.wsgi.server
 kill = eventlet.greenthread.kill
 
 
+_os_write = eventlet.patcher.original('os').write
+
+
 def write_from_signal_handler(fd, data):
     """os.write as the OS does it: the patched one would try to switch
-    green threads, which a signal handler running in the hub must not."""
-    return eventlet.patcher.original('os').write(fd, data)
+    green threads, which a signal handler running in the hub must not.
+    The unpatched function is looked up once, at import: looking it up
+    in the handler imports, and an import there can find the import
+    lock's state half-changed by the code the signal interrupted."""
+    return _os_write(fd, data)
 
 
 def wait_readable(fd):
