@@ -20,7 +20,6 @@ import eventlet.hubs
 import eventlet.patcher
 import eventlet.queue
 import eventlet.tpool
-import eventlet.wsgi
 
 spawn = eventlet.spawn
 spawn_n = eventlet.spawn_n
@@ -30,7 +29,7 @@ GreenPool = eventlet.greenpool.GreenPool
 Queue = eventlet.queue.Queue
 Event = eventlet.event.Event
 listen = eventlet.listen
-wsgi_server = eventlet.wsgi.server
+connect = eventlet.connect
 kill = eventlet.greenthread.kill
 
 

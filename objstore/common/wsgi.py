@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 
-from objstore.common import concurrency, header_parser
+from objstore.common import concurrency, header_parser, http_server
 from objstore.common.config import ConfigError, read_conf
 
 log = logging.getLogger('objstore.wsgi')
@@ -40,12 +40,12 @@ def _serve(sock, app, log_name):
     The accept loop runs in its own green thread. A stop signal writes a
     byte to a pipe the hub watches (a handler alone would not wake the hub
     out of its poll); a green thread reading that pipe throws SystemExit
-    into the accept loop, which makes eventlet stop accepting, close idle
-    connections and wait for the requests still running.
+    into the accept loop, which makes http_server stop accepting, close
+    idle connections and wait for the requests still running.
     """
-    server = concurrency.spawn(concurrency.wsgi_server, sock, app,
-                               log=_AccessLog(log_name), socket_timeout=60,
-                               max_size=1024, debug=False)
+    server = concurrency.spawn(http_server.serve, sock, app,
+                               logger=logging.getLogger(log_name),
+                               socket_timeout=60, max_clients=1024)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -70,27 +70,6 @@ def _serve(sock, app, log_name):
     finally:
         os.close(wake_r)
         os.close(wake_w)
-
-
-class _AccessLog:
-    """eventlet.wsgi writes access lines here; send them to logging."""
-
-    def __init__(self, name):
-        self.logger = logging.getLogger(name)
-
-    def write(self, data):
-        data = data.rstrip()
-        if data:
-            self.logger.info(data)
-
-    def info(self, msg, *args):
-        self.logger.info(msg, *args)
-
-    def debug(self, msg, *args):
-        self.logger.debug(msg, *args)
-
-    def error(self, msg, *args):
-        self.logger.error(msg, *args)
 
 
 def run_server(conf_path, section, app_factory, default_port):

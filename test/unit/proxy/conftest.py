@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from objstore.common import concurrency
+from objstore.common import concurrency, http_server
 from objstore.obj import server as object_server
 from objstore.proxy.errorlimit import ErrorLimiter
 from objstore.proxy.nodeclient import NodeClient
@@ -37,7 +37,7 @@ class Switch:
         self.seen = []
 
     def _drop(self, environ):
-        environ['eventlet.input'].get_socket().shutdown(socket.SHUT_RDWR)
+        environ['wsgi.input'].get_socket().shutdown(socket.SHUT_RDWR)
         raise ConnectionAbortedError('switched off mid-request')
 
     def __call__(self, environ, start_response):
@@ -75,8 +75,7 @@ class Node:
         self.sock = concurrency.listen(('127.0.0.1', 0))
         self.port = self.sock.getsockname()[1]
         self.thread = concurrency.spawn(
-            concurrency.wsgi_server, self.sock, self.switch,
-            log_output=False, debug=False, keepalive=1.0)
+            http_server.serve, self.sock, self.switch, keepalive_timeout=1.0)
 
     @property
     def fault(self):
