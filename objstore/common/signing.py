@@ -26,20 +26,34 @@ SIGNED_HEADERS = (
 )
 
 
-def _canonical(method, path, query, sign_time, headers):
-    lower = {k.lower(): v for k, v in headers.items()}
+# Where each signed header lives in a WSGI environ.
+_ENVIRON_KEYS = {name: 'CONTENT_LENGTH' if name == 'content-length'
+                 else 'HTTP_' + name.upper().replace('-', '_')
+                 for name in SIGNED_HEADERS}
+_keyed = {}     # secret -> an HMAC already keyed with it, to copy
+
+
+def _canonical(method, path, query, sign_time, get):
+    """The signed text; ``get(lower_name)`` looks a header up."""
     lines = [method.upper(), path, query or '', sign_time]
     for name in SIGNED_HEADERS:
-        value = lower.get(name)
+        value = get(name)
         if value is not None:
             lines.append('%s:%s' % (name, str(value).strip()))
     return '\n'.join(lines).encode('utf-8', 'surrogateescape')
 
 
 def _digest(secret, message):
-    if isinstance(secret, str):
-        secret = secret.encode('utf-8')
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+    """HMAC-SHA256 of ``message``. Keying an HMAC hashes the secret's
+    pads, as much work as the short message itself: do it once per
+    secret and copy the keyed state for each request."""
+    keyed = _keyed.get(secret)
+    if keyed is None:
+        key = secret.encode('utf-8') if isinstance(secret, str) else secret
+        keyed = _keyed[secret] = hmac.new(key, digestmod=hashlib.sha256)
+    mac = keyed.copy()
+    mac.update(message)
+    return mac.hexdigest()
 
 
 def sign(secret, method, path, headers, query='', now=None):
@@ -50,10 +64,11 @@ def sign(secret, method, path, headers, query='', now=None):
     if not secret:
         raise ValueError('no cluster secret to sign with')
     sign_time = '%.6f' % (time.time() if now is None else now)
+    lower = {k.lower(): v for k, v in headers.items()}
     out = dict(headers)
     out[SIGN_TIME_HEADER] = sign_time
     out[SIGNATURE_HEADER] = _digest(
-        secret, _canonical(method, path, query, sign_time, headers))
+        secret, _canonical(method, path, query, sign_time, lower.get))
     return out
 
 
@@ -61,8 +76,12 @@ def verify(secret, method, path, headers, query='', now=None,
            max_skew=MAX_SKEW):
     """None when the request is signed and fresh, else the reason."""
     lower = {k.lower(): v for k, v in headers.items()}
-    signature = lower.get(SIGNATURE_HEADER.lower())
-    sign_time = lower.get(SIGN_TIME_HEADER.lower())
+    return _verify(secret, method, path, query, lower.get, now, max_skew)
+
+
+def _verify(secret, method, path, query, get, now, max_skew):
+    signature = get(SIGNATURE_HEADER.lower())
+    sign_time = get(SIGN_TIME_HEADER.lower())
     if not signature or not sign_time:
         return 'request is not signed'
     try:
@@ -72,38 +91,33 @@ def verify(secret, method, path, headers, query='', now=None,
     now = time.time() if now is None else now
     if abs(now - when) > max_skew:
         return 'stale signature'
-    headers = {k: v for k, v in headers.items()
-               if k.lower() not in (SIGNATURE_HEADER.lower(),
-                                    SIGN_TIME_HEADER.lower())}
     expected = _digest(secret, _canonical(method, path, query, sign_time,
-                                          headers))
+                                          get))
     if not hmac.compare_digest(expected, signature):
         return 'bad signature'
     return None
-
-
-def environ_headers(environ):
-    """A WSGI environ's request headers as {'X-Name': value}."""
-    headers = {k[5:].replace('_', '-').title(): v
-               for k, v in environ.items() if k.startswith('HTTP_')}
-    for key, name in (('CONTENT_LENGTH', 'Content-Length'),
-                      ('CONTENT_TYPE', 'Content-Type')):
-        if environ.get(key):
-            headers[name] = environ[key]
-    return headers
 
 
 def verify_environ(secret, environ, now=None, max_skew=MAX_SKEW):
     """verify() for a WSGI request, against the path as it was sent.
 
     The signed path is the raw (still percent-encoded) path the server
-    saw when it provides one (eventlet's RAW_PATH_INFO), else the decoded
-    PATH_INFO re-encoded the way backend.request encodes it.
+    saw when it provides one (our http_server's RAW_PATH_INFO), else the
+    decoded PATH_INFO re-encoded the way backend.request encodes it. The
+    signed headers are read straight from the environ: no header dict is
+    built per request.
     """
     wire = environ.get('RAW_PATH_INFO')
     if wire is None:
         raw = environ.get('PATH_INFO', '').encode('latin-1', 'replace')
         wire = quote(raw, safe='/')
-    return verify(secret, environ.get('REQUEST_METHOD', ''), wire,
-                  environ_headers(environ), environ.get('QUERY_STRING', ''),
-                  now=now, max_skew=max_skew)
+
+    def get(name):
+        key = _ENVIRON_KEYS.get(name)
+        if key is None:      # the signature headers themselves
+            key = 'HTTP_' + name.upper().replace('-', '_')
+        value = environ.get(key)
+        # an empty Content-Length is no Content-Length (as WSGI has it)
+        return None if key == 'CONTENT_LENGTH' and not value else value
+    return _verify(secret, environ.get('REQUEST_METHOD', ''), wire,
+                   environ.get('QUERY_STRING', ''), get, now, max_skew)

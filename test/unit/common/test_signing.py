@@ -1,4 +1,6 @@
 """Backend request signatures: what they cover and what they refuse."""
+import urllib.parse
+
 import pytest
 
 from objstore.common import signing
@@ -81,3 +83,47 @@ def test_header_names_are_case_insensitive():
 def test_signing_needs_a_secret():
     with pytest.raises(ValueError):
         signing.sign(b'', 'GET', '/', {})
+
+
+def as_environ(method, path, headers, query='', raw=True):
+    """The environ a WSGI server builds for these request headers."""
+    env = {'REQUEST_METHOD': method, 'QUERY_STRING': query,
+           'PATH_INFO': urllib.parse.unquote(path, encoding='latin-1')}
+    if raw:
+        env['RAW_PATH_INFO'] = path
+    for name, value in headers.items():
+        key = name.upper().replace('-', '_')
+        env[key if key in ('CONTENT_LENGTH', 'CONTENT_TYPE')
+            else 'HTTP_' + key] = value
+    return env
+
+
+@pytest.mark.parametrize('raw', [True, False])
+def test_environ_verification_agrees_with_header_verification(raw):
+    """verify_environ reads the environ directly; it must accept and
+    refuse exactly what verify() does with the same request."""
+    signed_headers = dict.fromkeys(signing.SIGNED_HEADERS, 'v')
+    args, headers = signed(headers=dict(signed_headers, **{
+        'X-Timestamp': '1700000000.00000', 'Content-Length': '5'}))
+    env = as_environ('PUT', args['path'], headers, raw=raw)
+    assert signing.verify_environ(SECRET, env, now=NOW) is None
+    for name in signing.SIGNED_HEADERS:
+        key = 'CONTENT_LENGTH' if name == 'content-length' \
+            else 'HTTP_' + name.upper().replace('-', '_')
+        tampered = dict(env, **{key: env[key] + '1'})
+        assert signing.verify_environ(SECRET, tampered, now=NOW) == \
+            'bad signature', name
+        missing = {k: v for k, v in env.items() if k != key}
+        assert signing.verify_environ(SECRET, missing, now=NOW) == \
+            'bad signature', name
+    unsigned = {k: v for k, v in env.items()
+                if k != 'HTTP_X_BACKEND_SIGNATURE'}
+    assert signing.verify_environ(SECRET, unsigned, now=NOW) == \
+        'request is not signed'
+
+
+def test_an_empty_content_length_counts_as_none():
+    args, headers = signed(headers={'X-Timestamp': '1700000000.00000'})
+    env = as_environ('PUT', args['path'], headers)
+    env['CONTENT_LENGTH'] = ''
+    assert signing.verify_environ(SECRET, env, now=NOW) is None
