@@ -44,6 +44,14 @@ class NodeSlots:
             return self.next_handoff()
         return node
 
+    def candidates(self, index):
+        """Slot ``index``'s nodes to try in turn: its node, then handoffs
+        for as long as the caller asks for another (one that failed)."""
+        node = self.first(index)
+        while node is not None:
+            yield node
+            node = self.next_handoff()
+
     def in_order(self):
         """Every node for a read, one after the other: live primaries,
         then handoffs (error-limited ones left out)."""

@@ -24,6 +24,7 @@ from objstore.proxy.base import Controller, make_response, resource_path
 from objstore.proxy.getter import ObjectReader
 from objstore.proxy.headers import client_headers
 from objstore.proxy.putter import Upload, client_chunks
+from objstore.proxy.whole_put import WHOLE_BODY_LIMIT, put_whole
 
 log = logging.getLogger('objstore.proxy')
 
@@ -211,25 +212,22 @@ class ObjectController(Controller):
     def _upload(self, headers, length, chunks, timestamp, extra=()):
         slots = self._slots()
         targets = self._container_targets(slots)
-        upload = Upload(self.app.client, slots, self.path,
-                        lambda index: dict(headers, **targets(index)),
-                        length, self.settings.put_queue_depth)
-        ready = upload.connect()
-        refusal = self._refusal(upload.early, ready, upload.quorum,
-                                len(slots))
-        if refusal is not None:
-            upload.abort()
-            if refusal == 503:
-                raise HTTPError(503, 'too few object servers available')
-            return self.write_response(refusal)
-        try:
-            for chunk in chunks:
-                upload.send(chunk)
-            replies = upload.finish(self.settings.commit_timeout,
-                                    self.settings.post_quorum_timeout)
-        except BaseException:
-            upload.abort()
-            raise
+
+        def headers_for(index):
+            return dict(headers, **targets(index))
+        # If-None-Match must find the object before any node stores it:
+        # only the streaming path (100-continue first) can promise that
+        if length is not None and length <= WHOLE_BODY_LIMIT and \
+                not any(k.lower() == 'if-none-match' for k in headers):
+            replies = put_whole(self.app.client, slots, self.path,
+                                headers_for, b''.join(chunks),
+                                self.settings.post_quorum_timeout)
+            if 409 in fanout.statuses(replies):
+                return self.write_response(202)  # a newer object is there
+        else:
+            replies = self._stream(slots, headers_for, length, chunks)
+            if not isinstance(replies, list):
+                return replies          # refused before the body
         status = quorum.best_status(fanout.statuses(replies), len(slots))
         if status == 409:
             status = 202
@@ -245,6 +243,28 @@ class ObjectController(Controller):
             pairs = [('Etag', sorted(etags)[0]),
                      ('Last-Modified', http_date(timestamp))]
         return self.write_response(status, pairs + list(extra))
+
+    def _stream(self, slots, headers_for, length, chunks):
+        """The replies of a streamed upload, or the response to give when
+        the nodes refused it before the body."""
+        upload = Upload(self.app.client, slots, self.path, headers_for,
+                        length, self.settings.put_queue_depth)
+        ready = upload.connect()
+        refusal = self._refusal(upload.early, ready, upload.quorum,
+                                len(slots))
+        if refusal is not None:
+            upload.abort()
+            if refusal == 503:
+                raise HTTPError(503, 'too few object servers available')
+            return self.write_response(refusal)
+        try:
+            for chunk in chunks:
+                upload.send(chunk)
+            return upload.finish(self.settings.commit_timeout,
+                                 self.settings.post_quorum_timeout)
+        except BaseException:
+            upload.abort()
+            raise
 
     # -- copy ----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ keeping up. A node that fails mid-body is dropped; the upload goes on
 while a quorum remains.
 """
 import logging
+from functools import partial
 from time import monotonic
 
 from objstore.common import constraints
@@ -61,6 +62,39 @@ def client_chunks(wsgi_input, length, timeout, chunk_size=CHUNK_SIZE,
     if length is not None and received < length:
         raise HTTPError(499, 'client sent %d of %d bytes'
                         % (received, length))
+
+
+def gather(calls, quorum, post_quorum_timeout, late=None):
+    """Run every call (each gives a node's Reply or None) in a green
+    thread of its own and return what they give, in the order they end.
+
+    Once ``quorum`` of them have given a 2xx, the others get
+    ``post_quorum_timeout`` more seconds; those still running then are
+    killed, ``late(index)`` is called for each and they count as None.
+    """
+    done = Queue()
+    waiting = {}
+    for index, call in enumerate(calls):
+        waiting[index] = spawn(lambda i, c: done.put((i, c())), index, call)
+    replies, stored, deadline = [], 0, None
+    while waiting:
+        try:
+            with Timeout(deadline and max(0.0, deadline - monotonic())):
+                index, reply = done.get()
+        except Timeout:
+            break
+        waiting.pop(index)
+        replies.append(reply)
+        if reply is not None and 200 <= reply.status < 300:
+            stored += 1
+            if stored >= quorum and deadline is None:
+                deadline = monotonic() + post_quorum_timeout
+    for index, thread in waiting.items():
+        kill(thread)
+        if late is not None:
+            late(index)
+        replies.append(None)
+    return replies
 
 
 class Putter:
@@ -209,9 +243,8 @@ class Upload:
         slots = self.slots
 
         def one(index):
-            node = slots.first(index)
             last = None
-            while node is not None:
+            for node in slots.candidates(index):
                 result = self._connect_node(node, index)
                 if isinstance(result, Putter):
                     return result
@@ -219,7 +252,6 @@ class Upload:
                     last = result
                     if result.status < 500:
                         return result
-                node = slots.next_handoff()
             return last
 
         results = list(GreenPool(len(slots)).imap(one, range(len(slots))))
@@ -275,32 +307,15 @@ class Upload:
         return self._answers(timeout, post_quorum_timeout) + self.early
 
     def _answers(self, timeout, post_quorum_timeout):
-        done = Queue()
-        waiting = {}
-        for putter in self.putters:
-            waiting[putter] = spawn(
-                lambda p: done.put((p, p.response(timeout, self.path))),
-                putter)
-        replies, stored, deadline = [], 0, None
-        while waiting:
-            try:
-                with Timeout(deadline and max(0.0, deadline - monotonic())):
-                    putter, reply = done.get()
-            except Timeout:
-                break
-            waiting.pop(putter)
-            replies.append(reply)
-            if reply is not None and 200 <= reply.status < 300:
-                stored += 1
-                if stored >= self.quorum and deadline is None:
-                    deadline = monotonic() + post_quorum_timeout
-        for putter, thread in waiting.items():
-            kill(thread)
-            putter.close()
+        putters = self.putters
+
+        def late(index):
+            putters[index].close()
             log.info('PUT %s: answered at quorum without %s', self.path,
-                     describe(putter.node))
-            replies.append(None)
-        return replies
+                     describe(putters[index].node))
+        return gather([partial(p.response, timeout, self.path)
+                       for p in putters], self.quorum, post_quorum_timeout,
+                      late)
 
     def abort(self):
         """Drop every connection: the nodes see a short body and store
