@@ -253,8 +253,17 @@ def update_rows(req, limit):
         raise HTTPError(411, 'UPDATE needs a Content-Length')
     if length > limit * MAX_ROW_BYTES:
         raise HTTPError(413, 'UPDATE body too large')
+    # read the body straight off wsgi.input: req.body would first copy it
+    # into a seekable file, a tenth of the request's CPU
     try:
-        rows = msgpack.unpackb(req.body, raw=False, strict_map_key=True)
+        body = req.environ['wsgi.input'].read(length)
+    except (OSError, ValueError) as e:
+        raise HTTPError(499, 'client disconnected: %s' % e)
+    if len(body) < length:
+        raise HTTPError(499, 'client sent %d of %d bytes'
+                        % (len(body), length))
+    try:
+        rows = msgpack.unpackb(body, raw=False, strict_map_key=True)
     except Exception:
         raise HTTPError(400, 'UPDATE body is not msgpack')
     if not isinstance(rows, list) or not rows:
