@@ -1,0 +1,1 @@
+"""compute: a light Nova (API, scheduler, agents, libvirt driver) on objstore."""
