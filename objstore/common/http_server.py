@@ -15,6 +15,11 @@ HEAD/204/304, a clear 4xx (and a closed connection) for a malformed
 request, and a graceful stop. The environ is PEP 3333's plus
 ``RAW_PATH_INFO`` (the undecoded path, for signatures) and ``headers_raw``
 (the headers as received), the two extras eventlet.wsgi also gave.
+
+The request head is read by pure functions of its bytes
+(``parse_request_line``, ``parse_header_line``, ``add_headers``,
+``keeps_alive``, ``body_framing``), testable without a socket; the
+classes below only move bytes.
 """
 import email.utils
 import errno
@@ -239,6 +244,80 @@ class Input:
         return self._done and not self.broken
 
 
+# -- the request head, as pure functions of its bytes ---------------------
+
+def parse_request_line(line):
+    """(method, path, query, version) of a request line (bytes, with its
+    line end), or _Reject with the status to answer."""
+    if len(line) > MAX_REQUEST_LINE:
+        raise _Reject(414, 'request line too long')
+    match = _REQUEST_LINE.fullmatch(line)
+    if match is None:
+        raise _Reject(400, 'malformed request line')
+    method, target, version = match.groups()
+    if version not in (b'HTTP/1.1', b'HTTP/1.0'):
+        raise _Reject(505, 'HTTP version not supported')
+    path, _, query = target.decode('latin-1').partition('?')
+    return method.decode('ascii'), path, query, version.decode('ascii')
+
+
+def parse_header_line(line):
+    """(name, value) of one header line (bytes, with its line end), the
+    value trimmed; _Reject for what RFC 9112 says to refuse."""
+    if len(line) > MAX_HEADER_LINE:
+        raise _Reject(431, 'header line too long')
+    if line[:1] in (b' ', b'\t'):
+        raise _Reject(400, 'folded header line')
+    name, sep, value = line.partition(b':')
+    if not sep or not _TOKEN.fullmatch(name):
+        raise _Reject(400, 'malformed header line')
+    return (name.decode('latin-1'),
+            value.strip(b' \t\r\n').decode('latin-1'))
+
+
+def add_headers(env, headers):
+    """Put (name, value) pairs into a WSGI environ: HTTP_<NAME>, except
+    CONTENT_TYPE and CONTENT_LENGTH; a repeated header joined with ','.
+    A name with '_' is left out: X-Auth_Token must not pass for
+    X-Auth-Token."""
+    for name, value in headers:
+        if '_' in name:
+            continue
+        key = name.upper().replace('-', '_')
+        if key != 'CONTENT_LENGTH' and key != 'CONTENT_TYPE':
+            key = 'HTTP_' + key
+        if key in env:
+            env[key] += ',' + value
+        else:
+            env[key] = value
+
+
+def keeps_alive(version, connection):
+    """Whether the client wants the connection kept after this request."""
+    connection = connection.lower()
+    if version == 'HTTP/1.1':
+        return 'close' not in connection
+    return 'keep-alive' in connection
+
+
+def body_framing(env):
+    """(Content-Length, chunked) of the request body; _Reject when the
+    framing headers are bad or contradict each other."""
+    coding = env.get('HTTP_TRANSFER_ENCODING')
+    length = env.get('CONTENT_LENGTH')
+    if coding is not None:
+        if length is not None:
+            raise _Reject(400, 'Content-Length with Transfer-Encoding')
+        if coding.strip().lower() != 'chunked':
+            raise _Reject(501, 'transfer coding not supported')
+        return 0, True
+    if length is None:
+        return 0, False
+    if not (length.isdigit() and length.isascii()):
+        raise _Reject(400, 'bad Content-Length')
+    return int(length), False
+
+
 def _read_upto(rfile, size, piece=1 << 20):
     """``rfile.read(size)``, but a huge ``size`` (a claimed length, not
     data) never makes one huge buffer: read it a piece at a time."""
@@ -278,19 +357,8 @@ class _Exchange:
 
     def parse(self, line, env):
         """Fill ``env`` from the request line and headers, or _Reject."""
-        if len(line) > MAX_REQUEST_LINE:
-            raise _Reject(414, 'request line too long')
-        match = _REQUEST_LINE.fullmatch(line)
-        if match is None:
-            raise _Reject(400, 'malformed request line')
-        method, target, version = match.groups()
-        if version not in (b'HTTP/1.1', b'HTTP/1.0'):
-            raise _Reject(505, 'HTTP version not supported')
-        version = version.decode('ascii')
-        method = method.decode('ascii')
+        method, path, query, version = parse_request_line(line)
         self.head_method = method == 'HEAD'
-        target = target.decode('latin-1')
-        path, _, query = target.partition('?')
         env['REQUEST_METHOD'] = method
         env['RAW_PATH_INFO'] = path
         env['PATH_INFO'] = urllib.parse.unquote(path, encoding='latin-1') \
@@ -299,21 +367,8 @@ class _Exchange:
         env['SERVER_PROTOCOL'] = version
         headers = self._headers()
         env['headers_raw'] = headers
-        for name, value in headers:
-            if '_' in name:
-                continue    # X-Auth_Token must not pass for X-Auth-Token
-            key = name.upper().replace('-', '_')
-            if key != 'CONTENT_LENGTH' and key != 'CONTENT_TYPE':
-                key = 'HTTP_' + key
-            if key in env:
-                env[key] += ',' + value
-            else:
-                env[key] = value
-        connection = env.get('HTTP_CONNECTION', '').lower()
-        if version == 'HTTP/1.1':
-            self.keep = 'close' not in connection
-        else:
-            self.keep = 'keep-alive' in connection
+        add_headers(env, headers)
+        self.keep = keeps_alive(version, env.get('HTTP_CONNECTION', ''))
         return version
 
     def _headers(self):
@@ -323,36 +378,16 @@ class _Exchange:
             line = readline(MAX_HEADER_LINE + 1)
             if line == b'\r\n' or line == b'\n':
                 return tuple(headers)
-            if len(line) > MAX_HEADER_LINE:
-                raise _Reject(431, 'header line too long')
-            if not line.endswith(b'\n'):
+            if len(line) <= MAX_HEADER_LINE and not line.endswith(b'\n'):
                 raise ConnectionError('connection closed in the headers')
-            if line[0] in b' \t':
-                raise _Reject(400, 'folded header line')
-            name, sep, value = line.partition(b':')
-            if not sep or not _TOKEN.fullmatch(name):
-                raise _Reject(400, 'malformed header line')
-            headers.append((name.decode('latin-1'),
-                            value.strip(b' \t\r\n').decode('latin-1')))
+            headers.append(parse_header_line(line))
             if len(headers) > MAX_HEADERS:
                 raise _Reject(431, 'too many headers')
 
     def body(self, env, version):
         """The wsgi.input for this request, from its framing headers."""
-        coding = env.get('HTTP_TRANSFER_ENCODING')
-        length = env.get('CONTENT_LENGTH')
-        if coding is not None:
-            if length is not None:
-                raise _Reject(400, 'Content-Length with Transfer-Encoding')
-            if coding.strip().lower() != 'chunked':
-                raise _Reject(501, 'transfer coding not supported')
-            stream = Input(self, self.rfile, 0, True)
-        elif length is not None:
-            if not (length.isdigit() and length.isascii()):
-                raise _Reject(400, 'bad Content-Length')
-            stream = Input(self, self.rfile, int(length), False)
-        else:
-            stream = Input(self, self.rfile, 0, False)
+        length, chunked = body_framing(env)
+        stream = Input(self, self.rfile, length, chunked)
         # a 100 goes out on the first read even for an empty body: a
         # client that asked for it may wait for it before its final answer
         if version == 'HTTP/1.1' and \

@@ -1258,3 +1258,80 @@ def test_no_access_log_no_lines_on_the_logger(start):
     srv = start(text_app, logger=logger)
     assert srv.client().get('/quiet').status == 200
     assert handler.records == []
+
+
+# ------------------------------------------------- the head, without sockets --
+
+def _rejected(func, *args):
+    with pytest.raises(http_server._Reject) as info:
+        func(*args)
+    return info.value.code
+
+
+def test_request_line_parts():
+    assert http_server.parse_request_line(
+        b'PUT /sda/1/a/c/o%20x?multipart=get HTTP/1.1\r\n') == (
+        'PUT', '/sda/1/a/c/o%20x', 'multipart=get', 'HTTP/1.1')
+    assert http_server.parse_request_line(b'REPLICATE /d/3 HTTP/1.0\n') == (
+        'REPLICATE', '/d/3', '', 'HTTP/1.0')
+    assert http_server.parse_request_line(
+        b'GET /caf\xc3\xa9 HTTP/1.1\r\n')[1] == '/caf\xc3\xa9'
+
+
+@pytest.mark.parametrize('line,code', [
+    (b'GET / HTTP/1.1', 400),                 # no line end
+    (b'GET  / HTTP/1.1\r\n', 400),
+    (b'GET / HTTP/1.1 extra\r\n', 400),
+    (b'G(T / HTTP/1.1\r\n', 400),
+    (b'GET /\x01 HTTP/1.1\r\n', 400),
+    (b'GET / HTTP/0.9\r\n', 505),
+    (b'GET / HTTP/2.0\r\n', 505),
+    (b'GET /' + b'a' * 8200 + b' HTTP/1.1\r\n', 414),
+])
+def test_bad_request_lines(line, code):
+    assert _rejected(http_server.parse_request_line, line) == code
+
+
+def test_header_lines():
+    assert http_server.parse_header_line(b'X-Object-Meta-A:  b c \t\r\n') \
+        == ('X-Object-Meta-A', 'b c')
+    assert http_server.parse_header_line(b'Empty:\r\n') == ('Empty', '')
+    assert http_server.parse_header_line(b'X-Utf8: caf\xc3\xa9\n') == (
+        'X-Utf8', 'caf\xc3\xa9')
+    for line, code in ((b' folded\r\n', 400), (b'\tfolded\r\n', 400),
+                       (b'NoColon\r\n', 400), (b'Bad Name: v\r\n', 400),
+                       (b': empty name\r\n', 400),
+                       (b'X: ' + b'v' * 8200 + b'\r\n', 431)):
+        assert _rejected(http_server.parse_header_line, line) == code, line
+
+
+def test_headers_into_the_environ():
+    env = {}
+    http_server.add_headers(env, (
+        ('Content-Length', '5'), ('Content-Type', 'a/b'), ('X-A', '1'),
+        ('x-a', '2'), ('X-Auth_Token', 'spoof'), ('X-Auth-Token', 'real')))
+    assert env == {'CONTENT_LENGTH': '5', 'CONTENT_TYPE': 'a/b',
+                   'HTTP_X_A': '1,2', 'HTTP_X_AUTH_TOKEN': 'real'}
+
+
+@pytest.mark.parametrize('version,connection,keep', [
+    ('HTTP/1.1', '', True), ('HTTP/1.1', 'Close', False),
+    ('HTTP/1.1', 'keep-alive', True), ('HTTP/1.0', '', False),
+    ('HTTP/1.0', 'Keep-Alive', True), ('HTTP/1.0', 'close', False),
+])
+def test_keep_alive_rules(version, connection, keep):
+    assert http_server.keeps_alive(version, connection) is keep
+
+
+def test_body_framing():
+    framing = http_server.body_framing
+    assert framing({}) == (0, False)
+    assert framing({'CONTENT_LENGTH': '42'}) == (42, False)
+    assert framing({'HTTP_TRANSFER_ENCODING': ' Chunked '}) == (0, True)
+    for env, code in (({'CONTENT_LENGTH': '4\u0662'}, 400),
+                      ({'CONTENT_LENGTH': ''}, 400),
+                      ({'CONTENT_LENGTH': '1,1'}, 400),
+                      ({'CONTENT_LENGTH': '1',
+                        'HTTP_TRANSFER_ENCODING': 'chunked'}, 400),
+                      ({'HTTP_TRANSFER_ENCODING': 'gzip, chunked'}, 501)):
+        assert _rejected(framing, env) == code, env
