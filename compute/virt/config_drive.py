@@ -18,12 +18,12 @@ place, so a reader never sees a half-written ISO at `path`.
 """
 import io
 import json
-import os
 import posixpath
 import re
-import tempfile
 
 import pycdlib
+
+from rings.atomic import write_atomically
 
 MAX_USER_DATA = 64 * 1024
 LABEL_CONFIG_DRIVE = 'config-2'
@@ -203,39 +203,6 @@ def _write_iso(fileobj, files, label):
         iso.close()
 
 
-def _fsync_dir(directory):
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomically(path, write):
-    """Call write(fileobj) on a temp file beside `path`, then rename it into
-    place; on any error the temp file is removed and `path` is untouched.
-
-    The temp file keeps mkstemp's 0600 mode: user data may hold secrets,
-    and libvirt grants QEMU access to the disks it attaches.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(
-        dir=directory, prefix='.%s.' % os.path.basename(path), suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as fileobj:
-            write(fileobj)
-            fileobj.flush()
-            os.fsync(fileobj.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_path)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(directory)
-
-
 def build_config_drive(path, meta_data, user_data=None, network_data=None,
                        label=LABEL_CONFIG_DRIVE):
     """Write a config drive ISO to `path` (atomically) for cloud-init.
@@ -247,4 +214,6 @@ def build_config_drive(path, meta_data, user_data=None, network_data=None,
     only) or None. Raises ValueError for bad input before creating anything.
     """
     files = config_drive_files(meta_data, user_data, network_data, label)
-    _write_atomically(path, lambda fileobj: _write_iso(fileobj, files, label))
+    # 0600: user data may hold secrets (QEMU runs as root here)
+    write_atomically(path, lambda fileobj: _write_iso(fileobj, files, label),
+                     mode=0o600)

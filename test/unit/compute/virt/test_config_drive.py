@@ -216,7 +216,7 @@ def test_failure_before_replace_leaves_no_file_at_all(tmp_path,
                                                       monkeypatch):
     def failing_replace(src, dst):
         raise OSError(5, 'I/O error')
-    monkeypatch.setattr(config_drive.os, 'replace', failing_replace)
+    monkeypatch.setattr(os, 'replace', failing_replace)
     with pytest.raises(OSError, match='I/O error'):
         build_config_drive(str(tmp_path / 'x.iso'), META)
     assert os.listdir(tmp_path) == []
