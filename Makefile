@@ -8,13 +8,18 @@ STAMP  := $(VENV)/.installed
 VAR    ?= var/aio
 
 # Debian packages the tests need; installed only when run as root and missing.
-DEBIAN_PACKAGES :=
+# libvirt-python is built from source by pip, against libvirt-dev (with gcc,
+# pkg-config and the Python headers), so these come before `pip install`;
+# qemu-utils gives qemu-img for the instances' copy-on-write disks.
+DEBIAN_PACKAGES := libvirt-dev pkg-config gcc python3-dev qemu-utils
 
 .PHONY: all install system-deps run stop status test bench clean
 
 all: install
 
-$(STAMP): setup.py setup.cfg
+# Order-only: the Debian packages are checked first on every install, but
+# a phony prerequisite must not force a reinstall each time.
+$(STAMP): setup.py setup.cfg | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q -e '.[test]'
