@@ -79,15 +79,22 @@ def _ratio(value, what):
     return number
 
 
-def _timestamp(value, what):
-    """`value` as a finite float of epoch seconds (0 means 'never')."""
+def finite_float(value, what, kind='a number', finite_kind=None):
+    """`value` as a finite float, else ValueError saying `what` must be
+    `kind` (`finite_kind` for a bool, NaN or infinity)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError('%s must be epoch seconds, got %r' % (what, value))
+        raise ValueError('%s must be %s, got %r' % (what, kind, value))
     if isinstance(value, bool) or not math.isfinite(number):
-        raise ValueError('%s must be epoch seconds, got %r' % (what, value))
+        raise ValueError('%s must be %s, got %r'
+                         % (what, finite_kind or kind, value))
     return number
+
+
+def _timestamp(value, what):
+    """`value` as a finite float of epoch seconds (0 means 'never')."""
+    return finite_float(value, what, 'epoch seconds')
 
 
 def _enabled(value):

@@ -8,10 +8,9 @@ records the claim with `claim`, and turns `NoValidHost` into the server's
 ERROR state with the exception's text as the fault message.
 """
 import dataclasses
-import math
 
 from compute.scheduler.filters import DEFAULT_FILTERS, filters_from_names
-from compute.scheduler.hosts import Request
+from compute.scheduler.hosts import Request, finite_float
 from compute.scheduler.weighers import (
     DEFAULT_WEIGHERS, MULTIPLIER_OPTIONS, resolve_multipliers, weigh)
 
@@ -153,13 +152,7 @@ def _number(conf, key, default):
     value = conf.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError('%s must be a number, got %r' % (key, value))
-    if isinstance(value, bool) or not math.isfinite(number):
-        raise ValueError('%s must be a finite number, got %r' % (key, value))
-    return number
+    return finite_float(value, key, 'a number', 'a finite number')
 
 
 def _filter_names(value):
