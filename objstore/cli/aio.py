@@ -325,7 +325,7 @@ def _pid_path(var, kind, node):
     return os.path.join(var, 'run', '%s-%d.pid' % (kind, node))
 
 
-def _running_pid(var, kind, node):
+def running_pid(var, kind, node):
     """The pid of a live server started by us, else None."""
     try:
         with open(_pid_path(var, kind, node)) as f:
@@ -336,7 +336,7 @@ def _running_pid(var, kind, node):
     return pid
 
 
-def _answers(port):
+def port_answers(port):
     try:
         with socket.create_connection(('127.0.0.1', port), timeout=0.5):
             return True
@@ -344,11 +344,12 @@ def _answers(port):
         return False
 
 
-def _spawn(var, name, node, module, conf, env):
-    """Start ``python -m module conf`` in its own session; record its pid."""
-    log = open(os.path.join(var, 'log', '%s-%d.log' % (name, node)), 'ab')
+def spawn_process(var, name, node, module, args, env):
+    """Start ``python -m module *args`` in its own session, logging to
+    ``var/log/<name>-<node>.log``; record its pid for stop and status."""
+    log = open(_log_path(var, name, node), 'ab')
     proc = subprocess.Popen(
-        [sys.executable, '-m', module, conf], env=env,
+        [sys.executable, '-m', module] + list(args), env=env,
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)
     log.close()
@@ -369,18 +370,19 @@ def start(var, out=sys.stdout, with_daemons=True):
                                                       'objstore.conf'))
     started = []
     for kind, node, port, conf in servers(var):
-        if _running_pid(var, kind, node):
+        if running_pid(var, kind, node):
             out.write('%s already runs on port %d\n'
                       % (_name(kind, node), port))
             continue
-        if _answers(port):
+        if port_answers(port):
             raise RuntimeError('port %d (%s) is taken by another program'
                                % (port, _name(kind, node)))
-        proc = _spawn(var, kind, node, SERVER_MODULE[kind], conf, env)
+        proc = spawn_process(var, kind, node, SERVER_MODULE[kind], [conf],
+                             env)
         started.append((kind, node, port, proc))
     deadline = time.monotonic() + START_TIMEOUT
     for kind, node, port, proc in started:
-        while not _answers(port):
+        while not port_answers(port):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError('%s did not start; see %s' % (
                     _name(kind, node), _log_path(var, kind, node)))
@@ -396,10 +398,11 @@ def start_daemons(var, env, out):
     """Start the daemons not already running; fail if one exits at once."""
     started = []
     for section, node, module, conf in daemons(var):
-        if _running_pid(var, section, node):
+        if running_pid(var, section, node):
             continue
         started.append((section, node,
-                        _spawn(var, section, node, module, conf, env)))
+                        spawn_process(var, section, node, module, [conf],
+                                      env)))
     # a daemon that cannot start (bad config, missing ring) exits within
     # its first second; one still running then is working
     deadline = time.monotonic() + 1.0
@@ -456,21 +459,21 @@ def stop(var, out=sys.stdout):
     Daemons go first, so none is left talking to stopped servers.
     """
     var = os.path.abspath(var)
-    stopped = _stop_all(var, [(section, node)
+    stopped = stop_processes(var, [(section, node)
                               for section, node, _, _ in daemons(var)])
     if stopped:
         out.write('stopped %d daemons\n' % len(stopped))
-    for name, node in _stop_all(var, [(kind, node) for kind, node, _, _
+    for name, node in stop_processes(var, [(kind, node) for kind, node, _, _
                                       in servers(var)]):
         out.write('stopped %s\n' % _name(name, node))
     return 0
 
 
-def _stop_all(var, procs):
+def stop_processes(var, procs):
     """SIGTERM the running ones of [(name, node)]; return those stopped."""
     waiting = []
     for name, node in procs:
-        pid = _running_pid(var, name, node)
+        pid = running_pid(var, name, node)
         if pid:
             os.kill(pid, signal.SIGTERM)
             waiting.append((name, node, pid))
@@ -510,7 +513,7 @@ def status(var, out=sys.stdout):
     var = os.path.abspath(var)
     down = 0
     for kind, node, port, conf in servers(var):
-        up = _running_pid(var, kind, node) and _answers(port)
+        up = running_pid(var, kind, node) and port_answers(port)
         down += not up
         out.write('%-20s %-7s 127.0.0.1:%d  %s\n'
                   % (kind, 'node %d' % node if node else '', port,
@@ -518,7 +521,7 @@ def status(var, out=sys.stdout):
     for section, node, module, conf in daemons(var):
         if not os.path.exists(_pid_path(var, section, node)):
             continue
-        up = _running_pid(var, section, node)
+        up = running_pid(var, section, node)
         down += not up
         out.write('%-20s %-7s %-15s  %s\n'
                   % (section, 'node %d' % node, '',

@@ -101,7 +101,7 @@ def test_start_store_read_stop(cluster):
     assert 'stopped 32 daemons' in out.getvalue()
     assert out.getvalue().count('stopped') == 14
     assert aio.status(var, out=io.StringIO()) == 1
-    assert not any(aio._running_pid(var, section, node)
+    assert not any(aio.running_pid(var, section, node)
                    for section, node, _, _ in aio.daemons(var))
 
 
