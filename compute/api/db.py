@@ -23,6 +23,7 @@ Rows come back as plain dicts so the API can turn them into JSON and the
 scheduler can turn host rows into HostState (``host_states``).
 """
 import contextlib
+import json
 import sqlite3
 import threading
 import time
@@ -32,7 +33,7 @@ from compute.api import states
 from compute.scheduler.hosts import HostState, canonical_arch, \
     canonical_hypervisor
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 10.0
 MAX_USER_DATA = 64 * 1024
 
@@ -82,6 +83,19 @@ _SCHEMA = (
     """CREATE INDEX IF NOT EXISTS instances_by_host ON instances (host)""",
 )
 
+# Version 2: users' key pairs (a server names one; its public key goes to
+# the config drive) and the server metadata a user gave at boot.
+_SCHEMA_V2 = (
+    """CREATE TABLE IF NOT EXISTS keypairs (
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (project, name))""",
+)
+_V2_COLUMNS = (('instances', 'metadata', "TEXT NOT NULL DEFAULT '{}'"),)
+
 # Instance columns update_instance may set (the rest are fixed at boot).
 _UPDATABLE = frozenset(('name', 'host', 'status', 'task_state', 'power_state',
                         'fault_message', 'key_name', 'deleted_at'))
@@ -91,6 +105,10 @@ _HEARTBEAT_FIELDS = frozenset(('vcpus', 'ram_mb', 'disk_gb', 'vcpus_used',
 _HOST_RATIOS = ('cpu_allocation_ratio', 'ram_allocation_ratio',
                 'disk_allocation_ratio')
 _ANY = object()
+
+
+class KeypairExists(ValueError):
+    """A key pair of that name already exists in the project: 409."""
 
 
 class InstanceNotFound(LookupError):
@@ -243,19 +261,38 @@ class ComputeDB:
         self._local = threading.local()
 
     def _create_schema(self):
-        """Create the tables if missing; refuse a schema we do not know."""
+        """Create the tables if missing, upgrade a version 1 file in place;
+        refuse a schema we do not know."""
         with self._write() as conn:
             for statement in _SCHEMA:
                 conn.execute(statement)
             rows = conn.execute(
                 'SELECT version FROM schema_version').fetchall()
             if not rows:
+                self._upgrade_to_2(conn)
                 conn.execute('INSERT INTO schema_version (version) VALUES (?)',
+                             (SCHEMA_VERSION,))
+            elif len(rows) == 1 and rows[0][0] == 1:
+                self._upgrade_to_2(conn)
+                conn.execute('UPDATE schema_version SET version = ?',
                              (SCHEMA_VERSION,))
             elif len(rows) > 1 or rows[0][0] != SCHEMA_VERSION:
                 raise SchemaError('%s: schema version %s, this code knows %d'
                                   % (self.path, [r[0] for r in rows],
                                      SCHEMA_VERSION))
+
+    @staticmethod
+    def _upgrade_to_2(conn):
+        """Add version 2's table and columns (inside the caller's
+        transaction, so a crash leaves version 1 intact)."""
+        for statement in _SCHEMA_V2:
+            conn.execute(statement)
+        for table, column, decl in _V2_COLUMNS:
+            have = [r[1] for r in conn.execute('PRAGMA table_info(%s)'
+                                               % table)]
+            if column not in have:
+                conn.execute('ALTER TABLE %s ADD COLUMN %s %s'
+                             % (table, column, decl))
 
     def schema_version(self):
         """The version recorded in the file."""
@@ -269,7 +306,8 @@ class ComputeDB:
     # --- instances -----------------------------------------------------
 
     def create_instance(self, name, project, image_id, flavor, user=None,
-                        user_data=None, key_name=None, uuid=None, host=None):
+                        user_data=None, key_name=None, uuid=None, host=None,
+                        metadata=None):
         """Record a new instance in BUILD/spawning; return its row.
 
         The flavor's sizes are copied, so editing the flavor config later
@@ -293,6 +331,7 @@ class ComputeDB:
             'task_state': states.SPAWNING,
             'user_data': data,
             'key_name': key_name,
+            'metadata': json.dumps(metadata or {}, sort_keys=True),
             'created_at': now,
             'updated_at': now,
         }
@@ -616,3 +655,79 @@ class ComputeDB:
                 (vcpus, ram_mb, disk_gb, host_name))
             if cursor.rowcount != 1:
                 raise HostNotFound(host_name)
+
+    # --- claims of instances ------------------------------------------------
+
+    def unplace_instance(self, uuid):
+        """Give back the instance's claim and forget its host; return the
+        host name it had, or None if it had none (then nothing is done).
+
+        One transaction, so the claim is released exactly once however
+        often this is called (a build that failed, a delete, a recovery
+        after a restart may all try).
+        """
+        with self._write() as conn:
+            row = self._row(conn, uuid, None, True)
+            if row is None:
+                raise InstanceNotFound(uuid)
+            host = row['host']
+            if host is None:
+                return None
+            conn.execute(
+                'UPDATE hosts SET vcpus_used = max(0, vcpus_used - ?),'
+                ' ram_mb_used = max(0, ram_mb_used - ?),'
+                ' disk_gb_used = max(0, disk_gb_used - ?) WHERE name = ?',
+                (row['vcpus'], row['ram_mb'], row['disk_gb'], host))
+            conn.execute('UPDATE instances SET host = NULL, updated_at = ?'
+                         ' WHERE uuid = ?', (self._clock(), uuid))
+            return host
+
+    def count_instances(self, host_name):
+        """How many instances (not deleted) are on the host."""
+        return self._conn().execute(
+            'SELECT count(*) FROM instances WHERE host = ? AND status != ?',
+            (host_name, states.DELETED)).fetchone()[0]
+
+    def busy_instances(self):
+        """Every instance with a task in flight (for recovery at start)."""
+        return [dict(r) for r in self._conn().execute(
+            'SELECT * FROM instances WHERE task_state IS NOT NULL'
+            ' ORDER BY created_at, uuid')]
+
+    # --- key pairs ------------------------------------------------------
+
+    def create_keypair(self, project, name, public_key, fingerprint):
+        """Record a key pair; KeypairExists if the name is taken."""
+        record = {'project': _text(project, 'project'),
+                  'name': _text(name, 'key pair name'),
+                  'public_key': _text(public_key, 'public key'),
+                  'fingerprint': _text(fingerprint, 'fingerprint'),
+                  'created_at': self._clock()}
+        with self._write() as conn:
+            if conn.execute('SELECT 1 FROM keypairs WHERE project = ? AND'
+                            ' name = ?', (project, name)).fetchone():
+                raise KeypairExists('key pair %s already exists' % name)
+            conn.execute('INSERT INTO keypairs (%s) VALUES (%s)'
+                         % (', '.join(record), ', '.join('?' * len(record))),
+                         tuple(record.values()))
+        return record
+
+    def get_keypair(self, project, name):
+        """The project's key pair of that name as a dict, or None."""
+        row = self._conn().execute(
+            'SELECT * FROM keypairs WHERE project = ? AND name = ?',
+            (project, name)).fetchone()
+        return dict(row) if row is not None else None
+
+    def list_keypairs(self, project):
+        """The project's key pairs, by name."""
+        return [dict(r) for r in self._conn().execute(
+            'SELECT * FROM keypairs WHERE project = ? ORDER BY name',
+            (project,))]
+
+    def delete_keypair(self, project, name):
+        """Remove a key pair; False if there was none."""
+        with self._write() as conn:
+            return conn.execute(
+                'DELETE FROM keypairs WHERE project = ? AND name = ?',
+                (project, name)).rowcount == 1

@@ -62,7 +62,7 @@ def test_schema_created_twice_is_fine(path):
     uuid = boot(first)['uuid']
     first.close()
     second = open_db(path)
-    assert second.schema_version() == 1
+    assert second.schema_version() == dbmod.SCHEMA_VERSION
     assert second.get_instance(uuid)['name'] == 'vm'
     second.close()
     raw = sqlite3.connect(path)
@@ -94,7 +94,7 @@ def test_durable_by_default(path):
 def test_newer_schema_refused(path):
     open_db(path).close()
     raw = sqlite3.connect(path)
-    raw.execute('UPDATE schema_version SET version = 2')
+    raw.execute('UPDATE schema_version SET version = 99')
     raw.commit()
     raw.close()
     with pytest.raises(dbmod.SchemaError, match='version'):
