@@ -395,7 +395,7 @@ class ImageCache:
                 _fsync_dir(users)
             except FileNotFoundError:
                 pass
-            self._remove_users_dir_if_empty(image_id)
+            self._forget_if_gone(image_id)
             self._touch(image_id)
 
     def users(self, image_id):

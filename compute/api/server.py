@@ -30,21 +30,11 @@ LOG = logging.getLogger('compute-api')
 DEFAULT_PORT = 8774
 
 
-def own_options(conf, name):
-    """A section without the [DEFAULT] values config.load merged into it:
-    agent_secret must not read as a flavor or a scheduler setting. (An
-    option that repeats a [DEFAULT] key with the same value is dropped
-    too; no flavor or scheduler key lives in [DEFAULT].)"""
-    defaults = conf.get('DEFAULT') or {}
-    return {k: v for k, v in (conf.get(name) or {}).items()
-            if not (k in defaults and defaults[k] == v)}
-
-
 def scheduler_section(conf, api):
     """[scheduler] with the wiring's shorthands applied: `weigher = pack`
     packs by RAM (negative multiplier), `spread` (default) spreads; the
     API's heartbeat_timeout is the scheduler's unless it sets its own."""
-    section = own_options(conf, 'scheduler')
+    section = config.own(conf, 'scheduler')
     weigher = (section.pop('weigher', '') or 'spread').strip().lower()
     if weigher not in ('spread', 'pack'):
         raise config.ConfigError('[scheduler] weigher must be spread or '
@@ -88,7 +78,7 @@ def build_app(conf, clock=None):
                                  'proxy config (its tempauth section)')
     try:
         authenticator = Authenticator.from_proxy_conf(proxy_conf)
-        flavors = Flavors.from_config(own_options(conf, 'flavors'))
+        flavors = Flavors.from_config(config.own(conf, 'flavors'))
         options = scheduler_options(scheduler_section(conf, api))
     except (ObjstoreConfigError, ValueError) as exc:
         raise config.ConfigError(str(exc)) from None

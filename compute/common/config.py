@@ -1,9 +1,11 @@
 """compute.conf: one INI file read by the API, the agents and the CLI.
 
 Each process reads its own section ([api], [agent], [scheduler],
-[flavors]); values in [DEFAULT] (the agents' shared secret) reach every
-section. Sections come back as plain dicts of strings so the pure code
-that interprets them (flavors, scheduler options) needs no ConfigParser.
+[flavors]); values in [DEFAULT] (the agents' shared secret) reach the
+sections that ask for them (``section``) but never lists of named things
+(``own``: a flavor section must not read agent_secret as a flavor).
+Sections come back as plain dicts of strings so the pure code that
+interprets them (flavors, scheduler options) needs no ConfigParser.
 """
 import configparser
 import os
@@ -14,8 +16,12 @@ class ConfigError(Exception):
 
 
 def load(path):
-    """{section: {key: value}} for every section, [DEFAULT] merged in."""
-    parser = configparser.ConfigParser(interpolation=None)
+    """{section: {key: value}} of each section's own options, and
+    [DEFAULT]'s under 'DEFAULT'."""
+    # No section is the parser's "default" one, so [DEFAULT] reads as a
+    # section of its own and nothing is merged behind our back.
+    parser = configparser.ConfigParser(interpolation=None,
+                                       default_section='\0')
     try:
         with open(path, encoding='utf-8') as f:
             parser.read_file(f)
@@ -24,13 +30,20 @@ def load(path):
     except configparser.Error as exc:
         raise ConfigError('%s: %s' % (path, exc))
     conf = {name: dict(parser.items(name)) for name in parser.sections()}
-    conf['DEFAULT'] = dict(parser.defaults())
+    conf.setdefault('DEFAULT', {})
     return conf
 
 
+def own(conf, name):
+    """A section's own options only (empty when the section is absent)."""
+    return dict(conf.get(name) or {})
+
+
 def section(conf, name):
-    """One section; an absent one still carries [DEFAULT]'s values."""
-    return conf.get(name) or dict(conf.get('DEFAULT', {}))
+    """A section with [DEFAULT]'s values beneath its own."""
+    merged = dict(conf.get('DEFAULT') or {})
+    merged.update(conf.get(name) or {})
+    return merged
 
 
 def secret(values):

@@ -13,10 +13,18 @@ def _write(tmp_path, text):
 def test_sections_carry_defaults(tmp_path):
     conf = config.load(_write(tmp_path, '[DEFAULT]\nagent_secret = %s\n'
                               '[api]\nbind_port = 8774\n' % ('k' * 20)))
-    assert conf['api']['bind_port'] == '8774'
-    assert conf['api']['agent_secret'] == 'k' * 20
+    assert conf['api'] == {'bind_port': '8774'}
+    api = config.section(conf, 'api')
+    assert api['bind_port'] == '8774' and api['agent_secret'] == 'k' * 20
     assert config.section(conf, 'agent') == {'agent_secret': 'k' * 20}
-    assert config.secret(conf['api']) == 'k' * 20
+    assert config.secret(api) == 'k' * 20
+
+
+def test_own_options_leave_defaults_out(tmp_path):
+    conf = config.load(_write(tmp_path, '[DEFAULT]\nagent_secret = %s\n'
+                              '[flavors]\nm1.x = 1,512,1\n' % ('k' * 20)))
+    assert config.own(conf, 'flavors') == {'m1.x': '1,512,1'}
+    assert config.own(conf, 'absent') == {}
 
 
 def test_missing_and_garbled_files(tmp_path):
