@@ -30,16 +30,17 @@ install: $(STAMP)
 system-deps:
 	@bash .ci/system-deps $(DEBIAN_PACKAGES)
 
-# Foreground: Ctrl-C (or SIGTERM) stops every process. For a cluster in the
-# background: .venv/bin/objstore-aio start / stop / status --var var/aio
+# Foreground: the objstore cluster, the compute API and a local agent;
+# Ctrl-C (or SIGTERM) stops every process. In the background:
+# .venv/bin/compute-aio start / stop / status --var var/aio
 run: install
-	$(BIN)/objstore-aio run --var $(VAR)
+	$(BIN)/compute-aio run --var $(VAR)
 
 stop:
-	$(BIN)/objstore-aio stop --var $(VAR)
+	$(BIN)/compute-aio stop --var $(VAR)
 
 status:
-	$(BIN)/objstore-aio status --var $(VAR)
+	$(BIN)/compute-aio status --var $(VAR)
 
 test: install system-deps
 	$(BIN)/python -m pytest -q

@@ -559,7 +559,8 @@ class AgentManager:
 
     def reboot(self, instance_uuid):
         return self._act(instance_uuid, 'reboot', lambda name:
-                         self.driver.reboot(name, hard=False))
+                         self.driver.reboot(name, hard=False,
+                                            timeout=self.stop_timeout))
 
     def reboot_hard(self, instance_uuid):
         return self._act(instance_uuid, 'reboot_hard', lambda name:

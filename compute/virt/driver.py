@@ -146,12 +146,15 @@ class ComputeDriver(abc.ABC):
         """
 
     @abc.abstractmethod
-    def reboot(self, instance_name: str, hard: bool = False) -> None:
+    def reboot(self, instance_name: str, hard: bool = False,
+               timeout: float = 60) -> None:
         """Restart a guest.
 
-        Soft asks the guest OS to reboot; hard resets it (or stops and
-        starts it) without asking. Ends with the guest RUNNING, also when
-        it was stopped before. InstanceNotFound for an unknown name.
+        Soft asks the guest OS to shut down and starts it again, falling
+        back to a hard reboot if it is still running after `timeout`
+        seconds; hard resets it (or stops and starts it) without asking.
+        Ends with the guest RUNNING, also when it was stopped before.
+        InstanceNotFound for an unknown name.
         """
 
     @abc.abstractmethod

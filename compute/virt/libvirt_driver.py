@@ -312,20 +312,21 @@ class LibvirtDriver(ComputeDriver):
                 return False
             time.sleep(min(SHUTDOWN_POLL_INTERVAL, remaining))
 
-    def reboot(self, instance_name, hard=False):
-        """A stopped guest is simply started; that is a reboot's end state.
-        """
+    def reboot(self, instance_name, hard=False, timeout=60):
+        """Soft: a clean shutdown (ACPI) and a fresh start, as Nova does;
+        a guest still running after `timeout` s (it ignores the button,
+        or is still booting) is reset instead, so the call always ends
+        with the guest RUNNING. A stopped guest is simply started."""
         dom = self._lookup(instance_name)
         if not self._is_active(dom):
             self._start(dom, instance_name)
         elif hard:
             self._reset(dom, instance_name)
+        elif not self._ask_shutdown(dom, instance_name) or \
+                self._wait_until_stopped(dom, timeout):
+            self._start(dom, instance_name)
         else:
-            try:
-                dom.reboot(0)
-            except libvirt.libvirtError as err:
-                raise DriverError(_describe('reboot', instance_name, err)) \
-                    from None
+            self._reset(dom, instance_name)
 
     def _reset(self, dom, name):
         """Reset like the reset button; drivers without it: stop + start."""
