@@ -1,0 +1,392 @@
+"""slo: static large objects, a JSON manifest naming the segments.
+
+    [filter:slo]
+    use = objstore.middleware.slo
+    # max_manifest_segments = 1000
+    # max_manifest_size = 8388608     (bytes of the PUT body)
+    # min_segment_size = 1            (every segment but the last)
+    # max_nesting_depth = 10          (manifests within manifests)
+
+* ``PUT <object>?multipart-manifest=put``: the body lists the segments
+  (slo_manifest.py). Each is looked up (HEAD, a nested SLO read as the
+  large object it is) and checked against the size, ETag and range the
+  client gave; any problem is a 400 listing every failed segment and
+  nothing is stored. Otherwise the manifest is stored with
+  ``X-Static-Large-Object: True`` and the answer carries the large
+  object's ETag.
+* ``GET``/``HEAD``: the concatenated segments (segments.py), with the
+  total Content-Length, the SLO ETag (quoted) and Range/If-* answered
+  against them. Nested manifests are expanded, and checked, before the
+  first byte goes out, so a loop or a too-deep nesting is a 409.
+* ``?multipart-manifest=get``: the stored manifest (JSON);
+  ``&format=raw``: in the form a client PUTs.
+* ``DELETE ?multipart-manifest=delete``: the segments (nested ones too)
+  and the manifest, with a per-item result like a bulk delete.
+
+Sub-requests go to the rest of the pipeline with the client's environ,
+so the auth filter judges every segment path as the client's own.
+"""
+import io
+import json
+from urllib.parse import parse_qs, quote
+
+from objstore.common import info
+from objstore.common.config import ConfigError, config_true
+from objstore.common.http import (HTTPError, Request, Response,
+                                  client_path, error_response)
+from objstore.common.listing import iso_time
+from objstore.middleware import segments as seglib
+from objstore.middleware.slo_manifest import (
+    ManifestError, check_segment, error_body, leaf_segments,
+    manifest_depth, parse_put, parse_stored, raw_format, slo_etag,
+    total_size)
+from objstore.obj import conditions
+
+DEFAULTS = {'max_manifest_segments': 1000, 'max_manifest_size': 8388608,
+            'min_segment_size': 1, 'max_nesting_depth': 10}
+SLO_HEADER = 'X-Static-Large-Object'
+
+
+def split_object_path(path):
+    """('/v1/<account>', container, object) or None for other paths."""
+    parts = path.split('/', 4)
+    if len(parts) != 5 or parts[0] or not all(parts[1:]):
+        return None
+    return '/%s/%s' % (parts[1], parts[2]), parts[3], parts[4]
+
+
+def is_slo(resp):
+    return config_true(resp.headers.get(SLO_HEADER, ''))
+
+
+def wants_json(req):
+    accept = req.headers.get('Accept', '')
+    return 'application/json' in accept
+
+
+def _settings(conf):
+    out = {}
+    for key, default in DEFAULTS.items():
+        value = conf.get(key, default)
+        try:
+            out[key] = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError('slo: %s must be an integer' % key)
+        if out[key] < (0 if key == 'min_segment_size' else 1):
+            raise ConfigError('slo: %s is too small' % key)
+    out['min_segment_size'] = max(1, out['min_segment_size'])
+    return out
+
+
+class StaticLargeObject:
+    def __init__(self, app, settings):
+        self.app = app
+        self.max_segments = settings['max_manifest_segments']
+        self.max_size = settings['max_manifest_size']
+        self.min_segment_size = settings['min_segment_size']
+        self.max_depth = settings['max_nesting_depth']
+        # a stored manifest records more per segment than the PUT body
+        self.max_stored_size = 4 * self.max_size + 65536
+
+    # -- sub-requests ------------------------------------------------------
+
+    def _sub(self, environ, method, path, query='multipart-manifest=get',
+             headers=None):
+        return seglib.subrequest(self.app, environ, method, path, query,
+                                 headers)
+
+    def fetch_manifest(self, environ, path):
+        """The stored entries of the SLO manifest at ``path``."""
+        resp = self._sub(environ, 'GET', path)
+        if resp.status_int != 200 or not is_slo(resp):
+            seglib.close_body(resp)
+            raise ManifestError(409, 'nested manifest %s: %s' % (
+                path, resp.status if resp.status_int != 200 else
+                'no longer a static large object'))
+        body = seglib.read_body(resp, self.max_stored_size)
+        if body is None:
+            raise ManifestError(409, 'manifest %s is too large' % path)
+        return parse_stored(body)
+
+    def describe(self, environ, path):
+        """What check_segment needs to know about the segment at path."""
+        resp = self._sub(environ, 'HEAD', path)
+        seglib.close_body(resp)
+        found = {'status': resp.status_int,
+                 'reason': resp.status.partition(' ')[2]}
+        if not 200 <= resp.status_int < 300:
+            return found
+        timestamp = resp.headers.get('X-Timestamp')
+        found.update({
+            'bytes': int(resp.headers.get('Content-Length') or 0),
+            'hash': (resp.headers.get('Etag') or '').strip('"'),
+            'content_type': resp.headers.get('Content-Type'),
+            'last_modified': iso_time(timestamp) if timestamp else None})
+        if is_slo(resp):
+            entries = self.fetch_manifest(environ, path)
+            account_path = '/'.join(path.split('/', 3)[:3])
+            manifest_depth(entries, account_path,
+                           lambda p: self.fetch_manifest(environ, p),
+                           self.max_depth - 1)
+            found.update({'bytes': total_size(entries),
+                          'hash': slo_etag(entries), 'sub_slo': True})
+        return found
+
+    # -- PUT ---------------------------------------------------------------
+
+    def _read_put_body(self, req):
+        length = req.content_length
+        if length is not None and length > self.max_size:
+            raise ManifestError(413, 'Manifest File > %d bytes'
+                                % self.max_size)
+        stream = req.environ['wsgi.input']
+        data, size = [], 0
+        while True:
+            chunk = stream.read(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > self.max_size:
+                raise ManifestError(413, 'Manifest File > %d bytes'
+                                    % self.max_size)
+            data.append(chunk)
+        return b''.join(data)
+
+    def put_manifest(self, req, account_path):
+        body = self._read_put_body(req)
+        wanted = parse_put(body, self.max_segments)
+        errors, entries = [], []
+        for index, segment in enumerate(wanted):
+            path = account_path + segment['path']
+            if path == client_path(req):
+                # it would be replaced by the manifest naming it
+                errors.append((quote(segment['path']),
+                               'Manifest cannot name itself as a segment'))
+                continue
+            try:
+                found = self.describe(req.environ, path)
+            except ManifestError as e:
+                errors.append((quote(segment['path']), e.reason))
+                continue
+            problem, entry = check_segment(
+                segment, found, index == len(wanted) - 1,
+                self.min_segment_size)
+            if problem:
+                errors.append((quote(segment['path']), problem))
+            else:
+                entries.append(entry)
+        if errors:
+            as_json = wants_json(req)
+            body = error_body(errors, as_json).encode('utf-8')
+            return Response(
+                status='400 Bad Request', body=body,
+                content_type='application/json' if as_json else
+                'text/plain', charset='utf-8')
+        etag = slo_etag(entries)
+        client_etag = req.headers.get('Etag')
+        if client_etag is not None and \
+                client_etag.strip().strip('"').lower() != etag:
+            return error_response(422, 'the ETag given does not match the '
+                                  'manifest\'s ETag %s' % etag, request=req)
+        manifest = json.dumps(entries).encode('utf-8')
+        env = {k: v for k, v in req.environ.items()
+               if not k.startswith('webob.') and k not in (
+                   'HTTP_ETAG', 'HTTP_TRANSFER_ENCODING',
+                   'HTTP_X_OBJECT_MANIFEST')}
+        env.update({'QUERY_STRING': '', 'CONTENT_LENGTH': str(len(manifest)),
+                    'wsgi.input': io.BytesIO(manifest),
+                    'HTTP_X_STATIC_LARGE_OBJECT': 'True'})
+        resp = Request(env).get_response(self.app)
+        if 200 <= resp.status_int < 300:
+            resp.headers['Etag'] = seglib.quote_etag(etag)
+        return resp
+
+    # -- GET and HEAD ------------------------------------------------------
+
+    def get_manifest(self, req):
+        """``?multipart-manifest=get``: the stored manifest itself."""
+        resp = req.get_response(self.app)
+        if not is_slo(resp) or resp.status_int != 200:
+            return resp
+        if req.params.get('format') != 'raw':
+            resp.headers['Content-Type'] = 'application/json; charset=utf-8'
+            return resp
+        body = seglib.read_body(resp, self.max_stored_size)
+        if body is None:
+            raise ManifestError(409, 'the stored manifest is too large')
+        data = json.dumps(raw_format(parse_stored(body))).encode('utf-8')
+        pairs = seglib.passed_headers(resp, drop=('content-type',))
+        pairs += [('Content-Type', 'application/json; charset=utf-8'),
+                  ('Content-Length', str(len(data)))]
+        return Response(status=200, headerlist=pairs,
+                        app_iter=[b''] if req.method == 'HEAD' else [data])
+
+    def _manifest_answer(self, req, path):
+        """The manifest's answer (a 200 GET) for a GET/HEAD of ``path``,
+        or the answer to give when the object is no SLO."""
+        resp = req.get_response(self.app)
+        plain = req.method == 'GET' and resp.status_int == 200 and \
+            req.headers.get('Range') is None and not seglib.has_conditions(
+                req)
+        if is_slo(resp):
+            if plain:
+                return resp, True
+            seglib.close_body(resp)
+        elif resp.status_int != 416:
+            return resp, False
+        else:
+            head = self._sub(req.environ, 'HEAD', path)
+            seglib.close_body(head)
+            if not is_slo(head):
+                return resp, False
+            seglib.close_body(resp)
+        manifest = self._sub(req.environ, 'GET', path,
+                             headers=_kept_request_headers(req))
+        if manifest.status_int != 200 or not is_slo(manifest):
+            return manifest, False
+        return manifest, True
+
+    def get_large(self, req, path, account_path):
+        resp, large = self._manifest_answer(req, path)
+        if not large:
+            return resp
+        body = seglib.read_body(resp, self.max_stored_size)
+        if body is None:
+            raise ManifestError(409, 'the stored manifest is too large')
+        entries = parse_stored(body)
+        etag = slo_etag(entries)
+        if req.method == 'HEAD':
+            pieces = [seglib.Segment(account_path + e['name'], 0,
+                                     total_size([e]), None, None)
+                      for e in entries]
+        elif seglib.has_conditions(req) and _fails(req, etag, resp):
+            pieces = []   # answered 304/412 below without the segments
+        else:
+            pieces = leaf_segments(
+                entries, account_path,
+                lambda p: self.fetch_manifest(req.environ, p),
+                self.max_depth)
+        headers = seglib.passed_headers(resp)
+        return seglib.respond(req, self.app, pieces, etag, headers,
+                              resp.headers.get('X-Timestamp'))
+
+    # -- DELETE ------------------------------------------------------------
+
+    def _delete_targets(self, environ, path, account_path, depth=1):
+        """Segment paths (nested manifests' first), then the manifest."""
+        if depth > self.max_depth:
+            raise ManifestError(409, 'Max recursion depth exceeded')
+        out = []
+        for entry in self.fetch_manifest(environ, path):
+            sub = account_path + entry['name']
+            if entry.get('sub_slo'):
+                out += self._delete_targets(environ, sub, account_path,
+                                            depth + 1)
+            elif sub not in out:
+                out.append(sub)
+        out.append(path)
+        return out
+
+    def delete_manifest(self, req, path, account_path):
+        head = self._sub(req.environ, 'HEAD', path)
+        seglib.close_body(head)
+        deleted, missing, errors = 0, 0, []
+        if head.status_int == 404:
+            missing = 1
+        elif not is_slo(head):
+            errors.append((quote(path), head.status if
+                           head.status_int >= 300 else
+                           'Not an SLO manifest'))
+        else:
+            for target in self._delete_targets(req.environ, path,
+                                               account_path):
+                resp = self._sub(req.environ, 'DELETE', target, query='')
+                seglib.close_body(resp)
+                if 200 <= resp.status_int < 300:
+                    deleted += 1
+                elif resp.status_int == 404:
+                    missing += 1
+                else:
+                    errors.append((quote(target), resp.status))
+        status = '400 Bad Request' if errors else '200 OK'
+        result = {'Number Deleted': deleted, 'Number Not Found': missing,
+                  'Response Body': '', 'Response Status': status,
+                  'Errors': [list(e) for e in errors]}
+        if wants_json(req):
+            body, ctype = json.dumps(result), 'application/json'
+        else:
+            body = ''.join('%s: %s\n' % (k, result[k]) for k in (
+                'Number Deleted', 'Number Not Found', 'Response Body',
+                'Response Status'))
+            body += 'Errors:\n' + ''.join('%s, %s\n' % e for e in errors)
+            ctype = 'text/plain'
+        return Response(status=200, body=body.encode('utf-8'),
+                        content_type=ctype, charset='utf-8')
+
+    # -- dispatch ----------------------------------------------------------
+
+    def handle(self, req, path, account_path):
+        mode = parse_qs(req.environ.get('QUERY_STRING', '')).get(
+            'multipart-manifest', [''])[0]
+        method = req.method
+        if method == 'PUT':
+            if mode == 'put':
+                return self.put_manifest(req, account_path)
+            if req.headers.get(SLO_HEADER) is not None:
+                raise ManifestError(400, 'X-Static-Large-Object is a '
+                                    'reserved header. To create a static '
+                                    'large object add query param '
+                                    'multipart-manifest=put.')
+        elif method == 'POST':
+            req.environ.pop('HTTP_X_STATIC_LARGE_OBJECT', None)
+        elif method in ('GET', 'HEAD'):
+            if mode == 'get':
+                return self.get_manifest(req)
+            return self.get_large(req, path, account_path)
+        elif method == 'DELETE' and mode == 'delete':
+            return self.delete_manifest(req, path, account_path)
+        return None
+
+    def __call__(self, environ, start_response):
+        req = Request(environ)
+        try:
+            path = client_path(req)
+        except HTTPError:
+            return self.app(environ, start_response)
+        target = split_object_path(path)
+        if target is None:
+            return self.app(environ, start_response)
+        try:
+            resp = self.handle(req, path, target[0])
+        except ManifestError as e:
+            resp = error_response(e.status, e.reason, request=req)
+        except HTTPError as e:
+            resp = e.response(req)
+        if resp is None:
+            return self.app(environ, start_response)
+        return resp(environ, start_response)
+
+
+def _kept_request_headers(req):
+    """Headers of the client's GET that the manifest read keeps."""
+    return {k: v for k, v in req.headers.items()
+            if k.lower() in ('x-newest',)}
+
+
+def _fails(req, etag, manifest):
+    return conditions.evaluate(req.headers, etag, manifest.headers.get(
+        'X-Timestamp') or 0) is not None
+
+
+def filter_factory(global_conf, local_conf):
+    conf = dict(global_conf)
+    conf.update(local_conf)
+    settings = _settings(conf)
+    info.register('slo', max_manifest_segments=settings[
+        'max_manifest_segments'], max_manifest_size=settings[
+        'max_manifest_size'], min_segment_size=settings['min_segment_size'],
+        max_nesting_depth=settings['max_nesting_depth'])
+
+    def wrap(app):
+        return StaticLargeObject(app, settings)
+    return wrap
