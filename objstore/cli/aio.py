@@ -123,10 +123,22 @@ bind_port = {port}
 workers = {workers}
 
 [pipeline:main]
-pipeline = healthcheck tempauth proxy-server
+pipeline = healthcheck bulk tempauth slo dlo symlink proxy-server
 
 [filter:healthcheck]
 use = objstore.middleware.healthcheck
+
+[filter:bulk]
+use = objstore.middleware.bulk
+
+[filter:slo]
+use = objstore.middleware.slo
+
+[filter:dlo]
+use = objstore.middleware.dlo
+
+[filter:symlink]
+use = objstore.middleware.symlink
 
 [filter:tempauth]
 use = objstore.middleware.tempauth
