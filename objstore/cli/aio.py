@@ -123,7 +123,10 @@ bind_port = {port}
 workers = {workers}
 
 [pipeline:main]
-pipeline = healthcheck bulk tempauth slo dlo symlink proxy-server
+pipeline = gatekeeper healthcheck bulk tempauth slo dlo symlink proxy-server
+
+[filter:gatekeeper]
+use = objstore.middleware.gatekeeper
 
 [filter:healthcheck]
 use = objstore.middleware.healthcheck

@@ -99,6 +99,11 @@ AUTHORIZE_OVERRIDE = 'swift.authorize_override'
 CLEAN_ACL = 'swift.clean_acl'
 SWIFT_OWNER = 'swift_owner'
 ACCOUNT_OWNER = 'objstore.account_owner'
+# Set by a middleware in front of us that authenticated the request by
+# other means (the S3 API checks signatures made with the user's key):
+# the name of the tempauth user the request acts as. Clients cannot set
+# environ keys, so no token is needed then.
+AUTHENTICATED_USER = 'objstore.s3.user'
 RESELLER_REQUEST = 'reseller_request'
 REMOTE_USER = 'REMOTE_USER'
 OWNED_KEYS = (AUTHORIZE, OBJSTORE_AUTHORIZE, PROXY_ACL, CLEAN_ACL,
@@ -313,6 +318,10 @@ class TempAuth:
         is anonymous here, as in Swift. One with our prefix that does not
         verify makes ``token_invalid`` True.
         """
+        name = environ.get(AUTHENTICATED_USER)
+        if name is not None:
+            user = self.users.get(name)
+            return user, user is None
         token = environ.get('HTTP_X_AUTH_TOKEN') or \
             environ.get('HTTP_X_STORAGE_TOKEN')
         if not token or not tokens.is_token_for(self.token_prefix, token):

@@ -8,7 +8,8 @@ per-worker info cache; writes forget the cached entry.
 from objstore.common.http import HTTP_REASONS, HTTPError, Response
 from objstore.common.timestamp import Timestamp
 from objstore.proxy import auth, fanout, quorum
-from objstore.proxy.headers import backend_headers, client_headers
+from objstore.proxy.headers import SYSMETA_TRUSTED, backend_headers, \
+    client_headers
 
 
 def status_line(status):
@@ -57,9 +58,14 @@ class Controller:
     def settings(self):
         return self.app.settings
 
+    @property
+    def trusted(self):
+        """Whether system metadata may cross (see proxy.headers)."""
+        return self.req.environ.get(SYSMETA_TRUSTED, False)
+
     def base_headers(self):
         """The client's headers a node may see, plus our transaction id."""
-        headers = backend_headers(self.req.headers)
+        headers = backend_headers(self.req.headers, self.trusted)
         headers['X-Trans-Id'] = self.trans_id
         return headers
 
@@ -183,11 +189,11 @@ class Controller:
         if denial is not None:
             raise Denied(denial)
 
-    @staticmethod
-    def relay(reply, drop=()):
+    def relay(self, reply, drop=()):
         """A database's answer passed on to the client, minus internal
         headers and those named in ``drop``."""
-        pairs = [(k, v) for k, v in client_headers(reply.headers)
+        pairs = [(k, v) for k, v in client_headers(reply.headers,
+                                                   self.trusted)
                  if k.lower() not in drop]
         if 200 <= reply.status < 300:
             pairs.append(('Accept-Ranges', 'bytes'))   # as Swift answers

@@ -72,7 +72,8 @@ class ObjectController(Controller):
                                                                 '')))
         if answer.status == 503:
             raise HTTPError(503, 'no object server answered')
-        return make_response(answer.status, client_headers(answer.headers),
+        return make_response(answer.status,
+                             client_headers(answer.headers, self.trusted),
                              app_iter=answer.body)
 
     def GET(self):

@@ -19,8 +19,9 @@ from objstore.common import config, constraints, info
 from objstore.common.config import ConfigError
 from objstore.common.http import (HTTPError, Request, error_response,
                                   client_path, split_path)
-from objstore.common.pipeline import load_pipeline
+from objstore.common.pipeline import load_pipeline, pipeline_names
 from objstore.common.wsgi import run_server
+from objstore.middleware import gatekeeper
 from objstore.proxy.account import AccountController
 from objstore.proxy.base import Denied, make_response
 from objstore.proxy.container import ContainerController
@@ -181,7 +182,13 @@ def app_factory(global_conf, local_conf):
 
 
 def _load(conf):
-    return load_pipeline(conf['__file__'])
+    """The configured pipeline, behind a gatekeeper if it names none:
+    without one, clients could set system metadata through middleware
+    that passes it on."""
+    app = load_pipeline(conf['__file__'])
+    if 'gatekeeper' not in pipeline_names(conf['__file__']):
+        app = gatekeeper.GateKeeper(app)
+    return app
 
 
 def main(argv=None):

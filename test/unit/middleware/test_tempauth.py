@@ -613,3 +613,19 @@ def test_from_a_pipeline_config(tmp_path, monkeypatch, cluster_conf):
     ('/v1//c/o', (None, None, None)), ('v1/a', (None, None, None))])
 def test_split_target_reads_empty_parts_strictly(path, target):
     assert tuple(tempauth.split_target(path)) == target
+
+
+def test_user_authenticated_by_middleware_in_front_needs_no_token(mw):
+    """The S3 API checks a signature with the user's key and names the
+    user in the environ; tempauth then acts for that user."""
+    resp, seen = call(mw, '/v1/AUTH_test/c/o', 'PUT',
+                      environ={tempauth.AUTHENTICATED_USER: 'test:tester'})
+    assert resp.status_int == 200
+    assert seen['REMOTE_USER'] == 'test,test:tester,AUTH_test'
+    # another account: only what its ACLs grant, which is nothing here
+    resp, seen = call(mw, '/v1/AUTH_test2/c/o', 'PUT',
+                      environ={tempauth.AUTHENTICATED_USER: 'test:tester'})
+    assert resp.status_int == 403 or authorize(seen)[0] == 403
+    resp, _ = call(mw, '/v1/AUTH_test/c/o', 'GET',
+                   environ={tempauth.AUTHENTICATED_USER: 'test:nobody'})
+    assert resp.status_int == 401

@@ -54,3 +54,20 @@ def test_trans_ids_are_unique_and_carry_the_time():
     match = re.match(r'^tx[0-9a-f]{21}-([0-9a-f]{10})-r1$', one)
     assert match
     assert abs(int(match.group(1), 16) - time.time()) < 5
+
+
+def test_trusted_requests_carry_system_metadata_but_no_backend_headers():
+    sent = {'X-Object-Sysmeta-Slo-Size': '10', 'X-Remove-Container-Sysmeta'
+            '-A': 'x', 'X-Backend-Storage-Policy': '1', 'X-Object-Meta-A': 'b'}
+    assert set(backend_headers(sent, trusted=True)) == {
+        'X-Object-Sysmeta-Slo-Size', 'X-Remove-Container-Sysmeta-A',
+        'X-Object-Meta-A'}
+    assert set(backend_headers(sent)) == {'X-Object-Meta-A'}
+
+
+def test_trusted_answers_keep_system_metadata_for_middleware():
+    pairs = [('X-Object-Sysmeta-Symlink-Target', 'c/o'),
+             ('X-Backend-Timestamp', '1'), ('Content-Length', '0')]
+    assert client_headers(pairs, trusted=True) == [
+        ('X-Object-Sysmeta-Symlink-Target', 'c/o'), ('Content-Length', '0')]
+    assert client_headers(pairs) == [('Content-Length', '0')]

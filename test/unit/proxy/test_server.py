@@ -5,6 +5,7 @@ account and container rings name ports nothing listens on, which is
 how a request that needs them meets dead databases.
 """
 import json
+import importlib
 import os
 import shutil
 import socket
@@ -180,8 +181,13 @@ def test_sample_config_parses():
     path = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'etc',
                         'proxy-server.conf')
     conf = read_conf(path)
-    assert pipeline_names(path) == ['healthcheck', 'tempauth',
+    assert pipeline_names(path) == ['gatekeeper', 'healthcheck', 'bulk',
+                                    'tempauth', 'slo', 'dlo', 'symlink',
                                     'proxy-server']
+    # every filter it names exists
+    for name in pipeline_names(path)[:-1]:
+        module = importlib.import_module(conf['filter:' + name]['use'])
+        assert callable(module.filter_factory)
     section = conf['app:proxy-server']
     assert section['use'] == 'objstore.proxy.server'
     assert set(DEFAULTS) <= set(section)      # every setting documented
