@@ -69,10 +69,17 @@ def pipeline_names(path, name='main'):
     return section['pipeline'].split()
 
 
-def load_pipeline(path, name='main'):
-    """The WSGI app the config's pipeline describes."""
+def load_pipeline(path, name='main', names=None, default_filters=None):
+    """The WSGI app the config's pipeline describes.
+
+    ``names`` (outermost first, the app last) replaces the configured
+    list, for a caller that adds filters the config left out; those may
+    take their section from ``default_filters`` ({name: section}) when
+    the config has none.
+    """
     defaults, sections = _sections(path)
-    names = pipeline_names(path, name)
+    if names is None:
+        names = pipeline_names(path, name)
     global_conf = dict(defaults, __file__=path)
     app_name = names[-1]
     app_section = sections.get('app:%s' % app_name)
@@ -82,7 +89,8 @@ def load_pipeline(path, name='main'):
     app = _factory('app:' + app_name, app_section, 'app_factory')(
         global_conf, app_section)
     for filter_name in reversed(names[:-1]):
-        section = sections.get('filter:%s' % filter_name)
+        section = sections.get('filter:%s' % filter_name) or \
+            (default_filters or {}).get(filter_name)
         if section is None:
             raise ConfigError('%s: no [filter:%s] for the pipeline'
                               % (path, filter_name))

@@ -6,20 +6,21 @@ at quorum; POST and DELETE go to every replica concurrently. Each write
 to replica i names container replica i (X-Container-Host/-Partition/
 -Device) so the object shows up in its container's listing. Everything
 a client can get wrong (names, lengths, metadata, X-Delete-*) is refused
-with a 4xx before any node is asked.
+with a 4xx before any node is asked. Server-side copy is the copy
+middleware's (objstore/middleware/copy.py): it reads the source and PUTs
+the new object through the pipeline.
 """
 import email.utils
 import logging
 import math
 import mimetypes
 import time
-from urllib.parse import quote
 
 from objstore.common import constraints
 from objstore.common.config import config_true
-from objstore.common.http import HTTPError, Request, header_sent
+from objstore.common.http import HTTPError, header_sent
 from objstore.common.timestamp import Timestamp
-from objstore.proxy import auth, copy, fanout, quorum
+from objstore.proxy import auth, fanout, quorum
 from objstore.proxy.base import Controller, make_response, resource_path
 from objstore.proxy.getter import ObjectReader
 from objstore.proxy.headers import client_headers
@@ -34,19 +35,8 @@ def http_date(timestamp):
     return email.utils.formatdate(math.ceil(float(timestamp)), usegmt=True)
 
 
-def counted(chunks, length):
-    """The chunks of a copy's source; 503 if the source ends short."""
-    seen = 0
-    for chunk in chunks:
-        seen += len(chunk)
-        yield chunk
-    if seen != length:
-        raise HTTPError(503, 'reading the source object failed after %d '
-                        'of %d bytes' % (seen, length))
-
-
 class ObjectController(Controller):
-    methods = ('GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'COPY')
+    methods = ('GET', 'HEAD', 'PUT', 'POST', 'DELETE')
 
     @property
     def path(self):
@@ -173,24 +163,14 @@ class ObjectController(Controller):
         headers = self.base_headers()
         self._delete_at(headers)
         timestamp = self._timestamp()
-        copy_from = req.headers.get('X-Copy-From')
-        if copy_from is None:
-            length = self._body_length()
-        else:
-            source = copy.parse_target(copy_from, 'X-Copy-From')
-            source_account = self.account
-            if req.headers.get('X-Copy-From-Account'):
-                source_account = copy.parse_account(
-                    req.headers['X-Copy-From-Account'],
-                    'X-Copy-From-Account')
-            if req.headers.get('Transfer-Encoding') or \
-                    (req.content_length or 0) != 0:
-                raise HTTPError(400, 'Copy requests require a zero byte '
-                                'body')
+        if req.headers.get('X-Copy-From') is not None:
+            # the copy middleware handles these; without it, storing
+            # the empty body would replace the object by mistake
+            raise HTTPError(400, 'server-side copy needs the copy '
+                            'middleware in the proxy pipeline')
+        length = self._body_length()
         self._writable_container()
         headers['X-Timestamp'] = timestamp.internal
-        if copy_from is not None:
-            return self._copy(headers, timestamp, source_account, *source)
         self._content_type(headers)
         chunks = client_chunks(req.environ['wsgi.input'], length,
                                self.settings.client_timeout)
@@ -210,7 +190,7 @@ class ObjectController(Controller):
         status = quorum.best_status(statuses, replicas)
         return 503 if 200 <= status < 300 else status
 
-    def _upload(self, headers, length, chunks, timestamp, extra=()):
+    def _upload(self, headers, length, chunks, timestamp):
         slots = self._slots()
         targets = self._container_targets(slots)
 
@@ -243,7 +223,7 @@ class ObjectController(Controller):
                           self.path, sorted(etags))
             pairs = [('Etag', sorted(etags)[0]),
                      ('Last-Modified', http_date(timestamp))]
-        return self.write_response(status, pairs + list(extra))
+        return self.write_response(status, pairs)
 
     def _stream(self, slots, headers_for, length, chunks):
         """The replies of a streamed upload, or the response to give when
@@ -266,66 +246,6 @@ class ObjectController(Controller):
         except BaseException:
             upload.abort()
             raise
-
-    # -- copy ----------------------------------------------------------------
-
-    def _read_source(self, account, container, obj):
-        env = copy.sub_environ(self.req.environ, 'GET', account, container,
-                               obj, same_account=account == self.account,
-                               headers={'HTTP_X_NEWEST': 'true'})
-        return self.app.handle(Request(env))
-
-    def _copy(self, headers, timestamp, account, container, obj):
-        source = self._read_source(account, container, obj)
-        body = source.app_iter
-        try:
-            if source.status_int != 200:
-                if source.status_int == 404:
-                    raise HTTPError(404, 'source object not found')
-                return source
-            length = int(source.headers['Content-Length'])
-            fresh = config_true(self.req.headers.get('X-Fresh-Metadata', ''))
-            new = copy.copied_headers(
-                source.headerlist,
-                [(k, v) for k, v in headers.items() if k.lower() != 'etag'],
-                fresh, header_sent(self.req.environ, 'Content-Type'))
-            new['Etag'] = source.headers.get('Etag', '')
-            extra = [('X-Copied-From', copy.copied_from(container, obj)),
-                     ('X-Copied-From-Last-Modified',
-                      source.headers.get('Last-Modified', ''))]
-            if account != self.account:
-                extra.append(('X-Copied-From-Account',
-                              quote(account)))
-            return self._upload(new, length, counted(body, length),
-                                timestamp, extra)
-        finally:
-            close = getattr(body, 'close', None)
-            if close is not None:
-                close()
-
-    def COPY(self):
-        req = self.req
-        destination = req.headers.get('Destination')
-        if not destination:
-            raise HTTPError(412, 'Destination header required')
-        container, obj = copy.parse_target(destination, 'Destination')
-        account = self.account
-        if req.headers.get('Destination-Account'):
-            account = copy.parse_account(req.headers['Destination-Account'],
-                                         'Destination-Account')
-        keep = {k: v for k, v in req.environ.items()
-                if (k.startswith('HTTP_') or k == 'CONTENT_TYPE') and
-                k not in ('HTTP_DESTINATION', 'HTTP_DESTINATION_ACCOUNT',
-                          'HTTP_TRANSFER_ENCODING')}
-        keep['HTTP_X_COPY_FROM'] = copy.copied_from(self.container, self.obj)
-        if account != self.account:
-            keep['HTTP_X_COPY_FROM_ACCOUNT'] = quote(self.account)
-        if 'headers_raw' in req.environ:
-            keep['headers_raw'] = req.environ['headers_raw']
-        env = copy.sub_environ(req.environ, 'PUT', account, container, obj,
-                               same_account=account == self.account,
-                               headers=keep)
-        return self.app.handle(Request(env))
 
     # -- POST and DELETE -----------------------------------------------------
 

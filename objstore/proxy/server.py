@@ -21,7 +21,6 @@ from objstore.common.http import (HTTPError, Request, error_response,
                                   client_path, split_path)
 from objstore.common.pipeline import load_pipeline, pipeline_names
 from objstore.common.wsgi import run_server
-from objstore.middleware import gatekeeper
 from objstore.proxy.account import AccountController
 from objstore.proxy.base import Denied, make_response
 from objstore.proxy.container import ContainerController
@@ -181,14 +180,45 @@ def app_factory(global_conf, local_conf):
     return ProxyApp(conf)
 
 
+# the filters that shape what an object's GET returns: copy must come
+# before them to copy what a GET returns (Swift puts it there too)
+SHAPING_FILTERS = ('slo', 'dlo', 'versioned_writes', 'symlink')
+# filters the proxy cannot do without, added where a pipeline lacks them
+REQUIRED_FILTERS = {'gatekeeper': {'use': 'objstore.middleware.gatekeeper'},
+                    'copy': {'use': 'objstore.middleware.copy'}}
+
+
+def copy_position(names):
+    """Where a copy filter goes in a pipeline (names, the app last) that
+    lacks one: before the first filter that shapes objects, else right
+    before the app; after auth, whose authorisation it carries."""
+    position = len(names) - 1
+    for index, name in enumerate(names[:-1]):
+        if name in SHAPING_FILTERS:
+            position = index
+            break
+    if 'tempauth' in names[:-1]:
+        position = max(position, names.index('tempauth') + 1)
+    return position
+
+
+def complete_pipeline(names):
+    """``names`` with the required filters it lacks: a gatekeeper
+    outermost (without one, clients could set system metadata through
+    middleware that passes it on) and copy (the proxy app itself does no
+    server-side copy)."""
+    names = list(names)
+    if 'copy' not in names:
+        names.insert(copy_position(names), 'copy')
+    if 'gatekeeper' not in names:
+        names.insert(0, 'gatekeeper')
+    return names
+
+
 def _load(conf):
-    """The configured pipeline, behind a gatekeeper if it names none:
-    without one, clients could set system metadata through middleware
-    that passes it on."""
-    app = load_pipeline(conf['__file__'])
-    if 'gatekeeper' not in pipeline_names(conf['__file__']):
-        app = gatekeeper.GateKeeper(app)
-    return app
+    path = conf['__file__']
+    return load_pipeline(path, names=complete_pipeline(pipeline_names(path)),
+                         default_filters=REQUIRED_FILTERS)
 
 
 def main(argv=None):

@@ -65,3 +65,62 @@ def test_sub_environ_keeps_auth_but_not_the_body():
                         headers={'HTTP_X_NEWEST': 'true'})
     assert 'objstore.account_owner' not in other
     assert 'swift_owner' not in other and other['HTTP_X_NEWEST'] == 'true'
+
+
+def test_copy_modes_and_source_query():
+    from objstore.proxy.copy import copy_modes, source_query
+    assert copy_modes('') == (False, False)
+    assert copy_modes('multipart-manifest=get&symlink=GET') == (True, True)
+    assert copy_modes('multipart-manifest=put') == (False, False)
+    assert source_query(False, False) == ''
+    assert source_query(True, False) == 'multipart-manifest=get&format=raw'
+    assert source_query(False, True) == 'symlink=get'
+
+
+def test_source_and_sink_headers():
+    from objstore.proxy.copy import (environ_headers, request_pairs,
+                                     source_environ_headers)
+    environ = {'HTTP_X_COPY_FROM': 'c/o', 'HTTP_IF_MATCH': 'e',
+               'HTTP_RANGE': 'bytes=1-2', 'CONTENT_TYPE': 'a/b',
+               'CONTENT_LENGTH': '0', 'HTTP_X_OBJECT_META_COLOR': 'red',
+               'HTTP_ETAG': 'x', 'HTTP_X_DELETE_AFTER': '60',
+               'wsgi.input': None}
+    assert source_environ_headers(environ) == {
+        'HTTP_IF_MATCH': 'e', 'HTTP_RANGE': 'bytes=1-2',
+        'HTTP_X_NEWEST': 'true'}
+    assert sorted(request_pairs(environ)) == [
+        ('Content-Type', 'a/b'), ('X-Delete-After', '60'),
+        ('X-Object-Meta-Color', 'red')]
+    assert environ_headers({'Content-Type': 'a/b', 'X-Object-Meta-K': 'v'}) \
+        == {'CONTENT_TYPE': 'a/b', 'HTTP_X_OBJECT_META_K': 'v'}
+
+
+def test_source_length():
+    from objstore.proxy.copy import source_length
+    assert source_length('12') == 12
+    for bad in (None, 'x', '-1', str(5 * 1024 ** 3 + 1)):
+        with pytest.raises(HTTPError) as err:
+            source_length(bad)
+        assert err.value.status == 413
+
+
+def test_sink_plan():
+    from objstore.proxy.copy import sink_plan
+    plain = [('Etag', '"abc"'), ('Content-Type', 'a/b')]
+    assert sink_plan(200, plain, False, False) == ('', {'Etag': 'abc'})
+    # a range's bytes are no MD5 of the object's
+    assert sink_plan(206, plain, False, False) == ('', {})
+    slo = plain + [('X-Static-Large-Object', 'True')]
+    assert sink_plan(200, slo, False, False) == ('', {})
+    assert sink_plan(200, slo, True, False) == ('multipart-manifest=put', {})
+    dlo = plain + [('X-Object-Manifest', 'c/p')]
+    assert sink_plan(200, dlo, False, False) == ('', {})
+    assert sink_plan(200, dlo, True, False) == (
+        '', {'X-Object-Manifest': 'c/p', 'Etag': 'abc'})
+    link = plain + [('X-Symlink-Target', 'c/t'),
+                    ('X-Symlink-Target-Etag', 'e'),
+                    ('X-Symlink-Target-Bytes', '3')]
+    assert sink_plan(200, link, False, True) == (
+        '', {'X-Symlink-Target': 'c/t', 'X-Symlink-Target-Etag': 'e'})
+    # not asked for the link: the answer is the target's
+    assert sink_plan(200, link, False, False) == ('', {'Etag': 'abc'})

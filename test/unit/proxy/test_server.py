@@ -182,7 +182,8 @@ def test_sample_config_parses():
                         'proxy-server.conf')
     conf = read_conf(path)
     assert pipeline_names(path) == ['gatekeeper', 'healthcheck', 'bulk',
-                                    'tempauth', 'slo', 'dlo', 'symlink',
+                                    'tempauth', 'copy', 'slo', 'dlo',
+                                    'versioned_writes', 'symlink',
                                     'proxy-server']
     # every filter it names exists
     for name in pipeline_names(path)[:-1]:
@@ -194,3 +195,47 @@ def test_sample_config_parses():
     assert section['bind_port'] == '8080'
     assert Settings.from_conf(section).node_timeout == 10
     assert conf['filter:tempauth']['user_test_tester'] == 'testing .admin'
+
+
+def test_copy_is_the_middlewares_not_the_apps(app):
+    resp = call(app, 'COPY', '/v1/a/c/o', headers={'Destination': 'c/o2'})
+    assert resp.status_int == 405 and 'COPY' not in resp.headers['Allow']
+    # without the copy filter a copy must not store the empty body
+    resp = call(app, 'PUT', '/v1/a/c/o', headers={'X-Copy-From': 'c/o2',
+                                                  'Content-Length': '0'})
+    assert resp.status_int == 400 and b'copy middleware' in resp.body
+
+
+def test_copy_position():
+    at = server.copy_position
+    assert at(['gatekeeper', 'healthcheck', 'bulk', 'tempauth', 'slo',
+               'dlo', 'symlink', 'proxy-server']) == 4
+    assert at(['tempauth', 'symlink', 'proxy-server']) == 1
+    assert at(['gatekeeper', 'tempauth', 'proxy-server']) == 2
+    assert at(['proxy-server']) == 0
+    assert at(['slo', 'dlo', 'proxy-server']) == 0
+    # never before auth, whose authorisation the copy carries
+    assert at(['slo', 'tempauth', 'proxy-server']) == 2
+
+
+def test_load_puts_copy_before_the_filters_that_shape_objects(
+        tmp_path, ring_dir):
+    from objstore.middleware.copy import ServerSideCopy
+    from objstore.middleware.gatekeeper import GateKeeper
+    from objstore.middleware.healthcheck import HealthCheck
+    from objstore.middleware.slo import StaticLargeObject
+    conf = tmp_path / 'proxy.conf'
+    conf.write_text(
+        '[pipeline:main]\npipeline = healthcheck slo proxy-server\n'
+        '[filter:healthcheck]\nuse = objstore.middleware.healthcheck\n'
+        '[filter:slo]\nuse = objstore.middleware.slo\n'
+        '[app:proxy-server]\nuse = objstore.proxy.server\n'
+        'ring_dir = %s\n' % ring_dir)
+    app = server._load({'__file__': str(conf)})
+    chain = []
+    while app is not None:
+        chain.append(type(app))
+        app = getattr(app, 'app', None)
+    assert chain == [GateKeeper, HealthCheck, ServerSideCopy,
+                     StaticLargeObject, server.ProxyApp]
+    assert 'copy' in info.get_info()
