@@ -123,7 +123,8 @@ bind_port = {port}
 workers = {workers}
 
 [pipeline:main]
-pipeline = gatekeeper healthcheck bulk tempauth slo dlo symlink proxy-server
+pipeline = gatekeeper healthcheck bulk tempauth copy slo dlo versioned_writes \
+    symlink proxy-server
 
 [filter:gatekeeper]
 use = objstore.middleware.gatekeeper
@@ -134,11 +135,17 @@ use = objstore.middleware.healthcheck
 [filter:bulk]
 use = objstore.middleware.bulk
 
+[filter:copy]
+use = objstore.middleware.copy
+
 [filter:slo]
 use = objstore.middleware.slo
 
 [filter:dlo]
 use = objstore.middleware.dlo
+
+[filter:versioned_writes]
+use = objstore.middleware.versioned_writes
 
 [filter:symlink]
 use = objstore.middleware.symlink
