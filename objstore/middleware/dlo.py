@@ -18,6 +18,14 @@ expanded again, so a manifest whose prefix covers itself does not loop:
 the manifest is one of its own segments and contributes its own
 (normally empty) body, as in Swift. ``?multipart-manifest=get`` answers
 the manifest object itself.
+
+Cost on requests that are not about DLOs (it sits on every request): a
+PUT/POST without X-Object-Manifest and anything that is not an object
+GET/HEAD go straight on (a dict look-up and a path split, no webob); an
+object GET/HEAD is the app called through a start_response that scans
+the answer's headers once for X-Object-Manifest and passes the answer
+on untouched when there is none. Only a manifest's GET/HEAD (and a
+416, which may be a manifest's own) takes the slow path.
 """
 import hashlib
 import json
@@ -49,11 +57,17 @@ def parse_manifest_value(value):
     return container, prefix
 
 
+def row_hash(row):
+    """A listing row's hash without parameters (an SLO manifest's row
+    carries '<md5>; slo_etag=<etag>')."""
+    return row['hash'].partition(';')[0].strip().strip('"')
+
+
 def dlo_etag(rows):
     """ETag (unquoted) of the listing rows: MD5 of their hashes."""
     md5 = hashlib.md5(usedforsecurity=False)
     for row in rows:
-        md5.update(row['hash'].strip('"').encode('utf-8'))
+        md5.update(row_hash(row).encode('utf-8'))
     return md5.hexdigest()
 
 
@@ -61,7 +75,7 @@ def segments_of(rows, account_path, container):
     """segments.Segment for each listing row, whole objects."""
     return [seglib.Segment('%s/%s/%s' % (account_path, container,
                                          row['name']),
-                           0, row['bytes'], row['hash'], row['bytes'])
+                           0, row['bytes'], row_hash(row), row['bytes'])
             for row in rows]
 
 
@@ -106,9 +120,9 @@ class DynamicLargeObject:
             rows += page
             marker = page[-1]['name']
 
-    def _manifest_answer(self, req, path):
-        """(answer, container/prefix value or None)."""
-        resp = req.get_response(self.app)
+    def _manifest_answer(self, req, path, resp):
+        """(answer, container/prefix value or None), ``resp`` the first
+        answer to the client's request."""
         value = resp.headers.get(MANIFEST_HEADER)
         if value is None and resp.status_int == 416:
             head = seglib.subrequest(self.app, req.environ, 'HEAD', path,
@@ -131,8 +145,10 @@ class DynamicLargeObject:
             resp, value = head, head.headers[MANIFEST_HEADER]
         return resp, value
 
-    def get_large(self, req, path, account_path):
-        resp, value = self._manifest_answer(req, path)
+    def get_large(self, req, path, account_path, first=None):
+        if first is None:
+            first = req.get_response(self.app)
+        resp, value = self._manifest_answer(req, path, first)
         if value is None:
             return resp
         try:
@@ -165,22 +181,49 @@ class DynamicLargeObject:
             return self.get_large(req, path, account_path)
         return None
 
-    def __call__(self, environ, start_response):
+    def _slow(self, environ, start_response, first=None):
         req = Request(environ)
         try:
             path = client_path(req)
         except HTTPError:
-            return self.app(environ, start_response)
-        target = split_object_path(path)
+            path = None
+        target = split_object_path(path) if path else None
         if target is None:
+            if first is not None:
+                start_response(first[0], first[1])
+                return first[2]
             return self.app(environ, start_response)
         try:
-            resp = self.handle(req, path, target[0])
+            if first is not None and req.method in ('GET', 'HEAD'):
+                resp = self.get_large(req, path, target[0],
+                                      seglib.as_response(*first))
+            else:
+                resp = self.handle(req, path, target[0])
         except HTTPError as e:
             resp = e.response(req)
         if resp is None:
             return self.app(environ, start_response)
         return resp(environ, start_response)
+
+    def __call__(self, environ, start_response):
+        method = environ.get('REQUEST_METHOD')
+        if method == 'GET' or method == 'HEAD':
+            parts = environ.get('PATH_INFO', '').split('/', 4)
+            if len(parts) != 5 or not parts[4] or \
+                    'multipart-manifest=get' in environ.get('QUERY_STRING',
+                                                            ''):
+                return self.app(environ, start_response)
+            status, headers, body = seglib.call_app(self.app, environ)
+            if seglib.header_value(headers, 'x-object-manifest') is None \
+                    and (status[:3] != '416' or 'HTTP_RANGE' not in environ):
+                start_response(status, headers)
+                return body
+            return self._slow(environ, start_response,
+                              (status, headers, body))
+        if (method == 'PUT' or method == 'POST') and \
+                'HTTP_X_OBJECT_MANIFEST' in environ:
+            return self._slow(environ, start_response)
+        return self.app(environ, start_response)
 
 
 def filter_factory(global_conf, local_conf):

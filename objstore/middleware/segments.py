@@ -98,6 +98,73 @@ def subrequest(app, environ, method, path, query='', headers=None,
     return Request(env).get_response(app)
 
 
+def call_app(app, environ):
+    """(status, [(name, value)], body) of ``app`` for ``environ``,
+    without webob: the cheap way for a filter to look at an answer's
+    headers before deciding whether it is any of its business.
+
+    An app that calls start_response only when its body is first
+    iterated gets its first chunk pulled here (and put back in front)."""
+    answer = []
+    written = []
+
+    def start_response(status, headers, exc_info=None):
+        answer[:] = [status, headers]
+        return written.append
+    body = app(environ, start_response)
+    if not answer:
+        iterator = iter(body)
+        first = [chunk for chunk in _first(iterator)]
+        body = _Chained(first, iterator, body)
+    if written:
+        body = _Chained(written, iter(body), body)
+    return answer[0], answer[1], body
+
+
+def _first(iterator):
+    for chunk in iterator:
+        yield chunk
+        return
+
+
+class _Chained:
+    """``first`` then the rest of ``iterator``; close() closes
+    ``original`` (WSGI: the server closes what the app returned)."""
+
+    def __init__(self, first, iterator, original):
+        self.first, self.iterator, self.original = first, iterator, original
+
+    def __iter__(self):
+        yield from self.first
+        yield from self.iterator
+
+    def close(self):
+        close = getattr(self.original, 'close', None)
+        if close is not None:
+            close()
+
+
+def header_value(headers, lname):
+    """The value of header ``lname`` (lower-case) in a header list, or
+    None."""
+    size = len(lname)
+    for key, value in headers:
+        if len(key) == size and key.lower() == lname:
+            return value
+    return None
+
+
+def as_response(status, headers, body):
+    """A webob Response of an answer call_app gave (for the slow paths)."""
+    return Response(status=status, headerlist=list(headers), app_iter=body)
+
+
+def close_iter(body):
+    close = getattr(body, 'close', None)
+    if close is not None:
+        close()
+
+
 def close_body(resp):
     close = getattr(resp.app_iter, 'close', None)
     if close is not None:

@@ -20,6 +20,7 @@ segment contributes ``<etag>:<first>-<last>;``. Nothing here does I/O.
 """
 import hashlib
 import json
+import xml.etree.ElementTree as ElementTree
 
 from objstore.middleware.segments import Segment, clip
 from objstore.obj import ranges
@@ -274,3 +275,46 @@ def manifest_depth(entries, account_path, fetch, max_depth, depth=1):
             deepest = max(deepest, manifest_depth(
                 sub, account_path, fetch, max_depth, depth + 1))
     return deepest
+
+
+def listing_hash(value):
+    """(hash, slo_etag or None) of a container row's ``hash``: an SLO
+    manifest's row carries '<manifest md5>; slo_etag=<large object etag>'
+    (the container update override its PUT stored)."""
+    own, sep, params = value.partition(';')
+    if not sep:
+        return value, None
+    for param in params.split(';'):
+        name, _, found = param.partition('=')
+        if name.strip() == 'slo_etag' and found.strip():
+            return own.strip(), found.strip()
+    return own.strip(), None
+
+
+def rewrite_json_listing(body):
+    """A JSON container listing (bytes) with SLO rows as Swift shows
+    them: ``hash`` the manifest's MD5, ``slo_etag`` the quoted SLO etag
+    (``bytes`` is already the large object's total)."""
+    entries = json.loads(body.decode('utf-8'))
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get('hash'), str):
+            own, slo = listing_hash(entry['hash'])
+            if slo is not None:
+                entry['hash'] = own
+                entry['slo_etag'] = '"%s"' % slo
+    return json.dumps(entries).encode('utf-8')
+
+
+def rewrite_xml_listing(body):
+    """An XML container listing (bytes), SLO rows as in the JSON one."""
+    root = ElementTree.fromstring(body)
+    for item in root.findall('object'):
+        node = item.find('hash')
+        if node is None or node.text is None:
+            continue
+        own, slo = listing_hash(node.text)
+        if slo is not None:
+            node.text = own
+            ElementTree.SubElement(item, 'slo_etag').text = '"%s"' % slo
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + \
+        ElementTree.tostring(root, encoding='utf-8', xml_declaration=False)

@@ -13,17 +13,31 @@ link itself with its ``X-Symlink-*`` headers. A static link
 (``X-Symlink-Target-Etag``) is checked against its target on PUT and on
 every read (409 when the target changed). ``POST`` applies to the link
 and answers 307 with the target in ``Location``. Container listings show
-``symlink_path`` for links. How a link is stored: symlink_meta.py.
+``symlink_path`` for links. How a link is stored (system metadata):
+symlink_meta.py.
+
+Cost on requests that are not about links (it sits on every request):
+a plain object PUT/DELETE is a few dict look-ups (no webob, no query
+parsing); a GET/HEAD is the app called through a start_response that
+scans the answer's headers once for the link's system metadata, and
+passes the answer on untouched when there is none; a container GET
+that is not a JSON/XML listing passes the same way (a listing is read
+whole, and parsed only when a row has ``symlink_`` parameters). Only a
+link's own GET/HEAD, ``?symlink=get``, a link PUT and any POST (a HEAD
+tells whether the object is a link) take the slow path.
 
 Place it last before the proxy app (after auth, large objects and
 versioning), as in Swift.
 """
 
+import io
+from urllib.parse import quote, unquote_to_bytes
+
 from objstore.common import info
 from objstore.common.http import (
     HTTPError, Request, client_path, error_response, split_path)
+from objstore.middleware import segments as seglib
 from objstore.middleware import symlink_meta as meta
-from objstore.proxy.copy import sub_environ
 
 DEFAULT_SYMLOOP_MAX = 2
 # the client request headers a link's own HEAD must not carry: they
@@ -32,6 +46,39 @@ CONDITIONAL = ('HTTP_RANGE', 'HTTP_IF_MATCH', 'HTTP_IF_NONE_MATCH',
                'HTTP_IF_MODIFIED_SINCE', 'HTTP_IF_UNMODIFIED_SINCE')
 SYMLINK_HEADERS = ('HTTP_X_SYMLINK_TARGET', 'HTTP_X_SYMLINK_TARGET_ACCOUNT',
                    'HTTP_X_SYMLINK_TARGET_ETAG')
+
+
+# environ keys a sub-request keeps (who the client is); the account
+# owner flags only for the client's own account
+_KEPT = ('REMOTE_USER', 'HTTP_REFERER', 'REMOTE_ADDR', 'REMOTE_PORT',
+         'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL', 'SCRIPT_NAME',
+         'wsgi.version', 'wsgi.url_scheme', 'wsgi.errors',
+         'wsgi.multithread', 'wsgi.multiprocess', 'wsgi.run_once')
+_OWNER = ('objstore.acl', 'objstore.account_owner', 'swift_owner')
+_LISTING_TYPES = ('application/json', 'application/xml', 'text/xml')
+
+
+def sub_environ(environ, method, account, container, obj,
+                same_account=True, headers=None):
+    """A WSGI environ for this filter's own request to another object:
+    auth state rides along (the auth filter judges the new path), the
+    owner flags only when the account is the same; ``headers``: the
+    request's HTTP_* and CONTENT_* keys."""
+    env = {k: v for k, v in environ.items()
+           if k in _KEPT or (k.startswith(('objstore.', 'swift.')) and
+                             k not in _OWNER)}
+    if same_account:
+        for key in _OWNER:
+            if key in environ:
+                env[key] = environ[key]
+    raw = '/v1/%s/%s/%s' % (quote(account), quote(container), quote(obj))
+    env.update({
+        'REQUEST_METHOD': method, 'RAW_PATH_INFO': raw,
+        'PATH_INFO': unquote_to_bytes(raw).decode('latin-1'),
+        'QUERY_STRING': '', 'CONTENT_LENGTH': '0',
+        'wsgi.input': io.BytesIO(b'')})
+    env.update(headers or {})
+    return env
 
 
 def _query_params(environ):
@@ -148,8 +195,9 @@ class Symlink:
         link = self._link_from_headers(environ, account, container, obj)
         for key in SYMLINK_HEADERS:
             environ.pop(key, None)
-        _set_content_type(environ, meta.link_content_type(
-            environ.get('CONTENT_TYPE'), link))
+        content_type = meta.link_content_type(environ.get('CONTENT_TYPE'))
+        _set_content_type(environ, content_type)
+        environ.update(meta.link_environ(link, content_type))
         environ['CONTENT_LENGTH'] = '0'
         resp = self._call(environ)
         if 200 <= resp.status_int < 300 and link.etag:
@@ -165,12 +213,8 @@ class Symlink:
                             'symlink target')
         head = self._head_raw(environ, account, container, obj)
         _close(head)
-        link = meta.read_link(head.headers.get('Content-Type', '')) \
+        link = meta.link_from_headers(head.headers) \
             if 200 <= head.status_int < 300 else None
-        if link is not None and environ.get('CONTENT_TYPE'):
-            # a new Content-Type must not turn the link into an object
-            _set_content_type(environ, meta.link_content_type(
-                environ['CONTENT_TYPE'], link))
         resp = self._call(environ)
         if link is None or not 200 <= resp.status_int < 300:
             return resp(environ, start_response)
@@ -238,18 +282,18 @@ class Symlink:
         0-byte link: a plain HEAD tells."""
         status = resp.status_int
         if 200 <= status < 300:
-            return meta.read_link(resp.headers.get('Content-Type', ''))
+            return meta.link_from_headers(resp.headers)
         if status in (304, 412, 416):
             head = self._head_raw(env, account, container, obj)
             _close(head)
             if 200 <= head.status_int < 300:
-                return meta.read_link(head.headers.get('Content-Type', ''))
+                return meta.link_from_headers(head.headers)
         return None
 
     def get_head(self, environ, start_response, account, container, obj):
         if _query_params(environ).get('symlink', [''])[0].lower() == 'get':
             resp = self._call(environ)
-            link = meta.read_link(resp.headers.get('Content-Type', '')) \
+            link = meta.link_from_headers(resp.headers) \
                 if 200 <= resp.status_int < 300 else None
             if link is not None:
                 resp.headers['Content-Type'] = meta.clean_content_type(
@@ -262,26 +306,56 @@ class Symlink:
 
     # -- container listings --------------------------------------------
 
-    def listing(self, environ, start_response, account):
-        resp = self._call(environ)
-        content_type = (resp.headers.get('Content-Type') or '').split(';')[0]
-        if resp.status_int != 200 or content_type not in (
-                'application/json', 'application/xml', 'text/xml'):
-            return resp(environ, start_response)
-        body = resp.body
+    def _listing(self, environ, start_response):
+        """A container GET: only a JSON/XML listing is read."""
+        status, headers, body = seglib.call_app(self.app, environ)
+        content_type = (seglib.header_value(headers, 'content-type') or
+                        '').split(';')[0].strip()
+        if status[:3] != '200' or content_type not in _LISTING_TYPES:
+            start_response(status, headers)
+            return body
         try:
-            if content_type == 'application/json':
-                body = meta.rewrite_json_listing(body, account)
-            else:
-                body = meta.rewrite_xml_listing(body, account)
-        except (ValueError, SyntaxError):
-            pass    # not a listing we understand: pass it on as it is
-        resp.body = body
-        return resp(environ, start_response)
+            version, account, _ = split_path(client_path(Request(environ)),
+                                             3, 3)
+        except HTTPError:
+            version = account = None
+        if version not in ('v1', 'v1.0') or not account:
+            start_response(status, headers)
+            return body
+        return self.listing(environ, start_response, account,
+                            (status, headers, body, content_type))
+
+    def listing(self, environ, start_response, account, first=None):
+        if first is None:
+            status, headers, body = seglib.call_app(self.app, environ)
+            content_type = (seglib.header_value(headers, 'content-type') or
+                            '').split(';')[0].strip()
+            if status[:3] != '200' or content_type not in _LISTING_TYPES:
+                start_response(status, headers)
+                return body
+        else:
+            status, headers, body, content_type = first
+        try:
+            data = b''.join(body)
+        finally:
+            seglib.close_iter(body)
+        if b'symlink_' in data:
+            try:
+                if content_type == 'application/json':
+                    data = meta.rewrite_json_listing(data, account)
+                else:
+                    data = meta.rewrite_xml_listing(data, account)
+            except (ValueError, SyntaxError):
+                pass    # not a listing we understand: pass it on as it is
+        headers = [(k, v) for k, v in headers
+                   if k.lower() != 'content-length']
+        start_response(status, headers + [('Content-Length',
+                                           str(len(data)))])
+        return [data]
 
     # -- dispatch ------------------------------------------------------
 
-    def __call__(self, environ, start_response):
+    def _slow(self, environ, start_response):
         req = Request(environ)
         try:
             path = client_path(req)
@@ -297,10 +371,6 @@ class Symlink:
                 return self.listing(environ, start_response, account)
             return self.app(environ, start_response)
         environ['objstore.symlink.account'] = account
-        if environ.get('CONTENT_TYPE'):
-            # our parameters come from this middleware only
-            _set_content_type(environ, meta.clean_content_type(
-                environ['CONTENT_TYPE']))
         handler = {'PUT': self.put, 'POST': self.post, 'GET': self.get_head,
                    'HEAD': self.get_head}.get(method)
         if handler is None:
@@ -311,6 +381,49 @@ class Symlink:
             return e.response(req)(environ, start_response)
         except _Answer as e:
             return e.resp(environ, start_response)
+
+    def _get_head(self, environ, start_response):
+        """A GET/HEAD of an object: the answer passes untouched unless
+        its headers say it is a link (or it is a 304/412/416 that may
+        have judged a link's own conditions); then the slow path asks
+        again and follows."""
+        status, headers, body = seglib.call_app(self.app, environ)
+        code = status[:3]
+        if not meta.is_link_answer(headers) and \
+                code not in ('304', '412', '416'):
+            start_response(status, headers)
+            return body
+        seglib.close_iter(body)
+        return self._slow(environ, start_response)
+
+    def __call__(self, environ, start_response):
+        content_type = environ.get('CONTENT_TYPE')
+        if content_type and meta.has_own_params(content_type):
+            # our parameters come from this middleware only
+            _set_content_type(environ, meta.clean_content_type(
+                content_type))
+        method = environ.get('REQUEST_METHOD')
+        parts = environ.get('PATH_INFO', '').split('/', 4)
+        is_object = len(parts) == 5 and parts[4] != ''
+        if method == 'GET' or method == 'HEAD':
+            if not is_object:
+                if method == 'GET' and len(parts) == 4 and parts[3]:
+                    return self._listing(environ, start_response)
+                return self.app(environ, start_response)
+            if 'symlink=' in environ.get('QUERY_STRING', ''):
+                return self._slow(environ, start_response)
+            return self._get_head(environ, start_response)
+        if not is_object:
+            return self.app(environ, start_response)
+        if method == 'PUT':
+            if 'HTTP_X_SYMLINK_TARGET' in environ or \
+                    'HTTP_X_SYMLINK_TARGET_ACCOUNT' in environ or \
+                    'HTTP_X_SYMLINK_TARGET_ETAG' in environ:
+                return self._slow(environ, start_response)
+            return self.app(environ, start_response)
+        if method == 'POST':
+            return self._slow(environ, start_response)
+        return self.app(environ, start_response)
 
 
 class _Answer(Exception):

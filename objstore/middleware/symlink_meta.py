@@ -1,13 +1,21 @@
 """What a symlink is on disk and in listings: pure functions, no I/O.
 
-A symlink is a 0-byte object whose Content-Type carries the target as
-parameters this middleware owns (``objstore_symlink_target`` and
-friends). The Content-Type is the one field that reaches the container
-listing (the object server sends it with every container update) and
-survives a metadata POST, so one place serves both the object and the
-listing's ``symlink_path``. Clients never see the parameters: they are
-stripped from every client request (no forged links) and from every
-answer (``X-Symlink-*`` headers and ``symlink_path`` show them instead).
+A symlink is a 0-byte object whose target is system metadata:
+``X-Object-Sysmeta-Symlink-Target`` ('<container>/<object>',
+percent-encoded), ``-Target-Account``, and for a static link
+``-Target-Etag`` and ``-Target-Bytes``. Clients can neither set nor see
+system metadata (the gatekeeper filter), so a link cannot be forged and
+a metadata POST keeps it. The container row of a link gets its target
+through the container update override of its Content-Type,
+``<type>;symlink_target=<c/o>[;symlink_target_account=<a>]
+[;symlink_target_etag=<e>;symlink_target_bytes=<n>]``, which the
+listing shows as ``symlink_path`` (and ``symlink_etag``/``symlink_bytes``)
+with the parameters taken off ``content_type``.
+
+Links written before system metadata crossed the proxy kept the target
+in Content-Type parameters of our own (``objstore_symlink_target`` and
+friends): they are still read (and cleaned from answers and listings),
+never written.
 """
 import json
 import xml.etree.ElementTree as ElementTree
@@ -16,12 +24,19 @@ from urllib.parse import quote, unquote_to_bytes
 from objstore.common import constraints
 from objstore.common.http import HTTPError
 
+# the old scheme's parameters (read, never written)
 PARAM_PREFIX = 'objstore_symlink_'
-TARGET = PARAM_PREFIX + 'target'
-ACCOUNT = PARAM_PREFIX + 'target_account'
-ETAG = PARAM_PREFIX + 'target_etag'
-BYTES = PARAM_PREFIX + 'target_bytes'
+# the container row's parameters (Swift's)
+LISTING_PREFIX = 'symlink_target'
+_OWN_PARAMS = (PARAM_PREFIX, LISTING_PREFIX)
 DEFAULT_CONTENT_TYPE = 'application/symlink'
+SYSMETA_TARGET = 'X-Object-Sysmeta-Symlink-Target'
+SYSMETA_ACCOUNT = 'X-Object-Sysmeta-Symlink-Target-Account'
+SYSMETA_ETAG = 'X-Object-Sysmeta-Symlink-Target-Etag'
+SYSMETA_BYTES = 'X-Object-Sysmeta-Symlink-Target-Bytes'
+_LOWER_TARGET = SYSMETA_TARGET.lower()
+OVERRIDE_CONTENT_TYPE = \
+    'HTTP_X_OBJECT_SYSMETA_CONTAINER_UPDATE_OVERRIDE_CONTENT_TYPE'
 
 
 class Link:
@@ -110,47 +125,117 @@ def _split(content_type):
 
 
 def clean_content_type(content_type):
-    """``content_type`` without any of our parameters (what a client may
-    send and what it is shown)."""
+    """``content_type`` without any parameters of ours, old or listing
+    ones (what a client may send and what it is shown)."""
     media, params = _split(content_type)
-    kept = [raw for name, raw in params if not name.startswith(PARAM_PREFIX)]
+    kept = [raw for name, raw in params if not name.startswith(_OWN_PARAMS)]
     return ';'.join([media] + kept)
 
 
-def link_content_type(content_type, link):
-    """The stored Content-Type of a symlink: the client's own type (or
-    application/symlink) plus the target as our parameters."""
+def has_own_params(content_type):
+    """Cheap test: may ``content_type`` carry parameters of ours?"""
+    return 'symlink_' in content_type
+
+
+def link_content_type(content_type):
+    """The stored Content-Type of a link: the client's own (cleaned) or
+    application/symlink."""
     base = clean_content_type(content_type) if content_type else ''
     if not base or base.startswith(';'):
         base = DEFAULT_CONTENT_TYPE + base
-    params = [(TARGET, quote('%s/%s' % (link.container, link.obj), safe=''))]
+    return base
+
+
+def _encode(text):
+    return quote(text, safe='')
+
+
+def link_environ(link, content_type):
+    """The environ keys a link's PUT stores: its system metadata and the
+    container row's Content-Type override (``content_type``: the link's
+    own, from link_content_type)."""
+    env = {'HTTP_X_OBJECT_SYSMETA_SYMLINK_TARGET':
+           quote('%s/%s' % (link.container, link.obj))}
+    params = [(LISTING_PREFIX, _encode('%s/%s' % (link.container,
+                                                   link.obj)))]
     if link.account:
-        params.append((ACCOUNT, quote(link.account, safe='')))
+        env['HTTP_X_OBJECT_SYSMETA_SYMLINK_TARGET_ACCOUNT'] = \
+            quote(link.account)
+        params.append((LISTING_PREFIX + '_account', _encode(link.account)))
     if link.etag:
-        params.append((ETAG, quote(link.etag, safe='')))
-        params.append((BYTES, str(int(link.size or 0))))
-    return base + ''.join(';%s=%s' % kv for kv in params)
+        env['HTTP_X_OBJECT_SYSMETA_SYMLINK_TARGET_ETAG'] = link.etag
+        env['HTTP_X_OBJECT_SYSMETA_SYMLINK_TARGET_BYTES'] = \
+            str(int(link.size or 0))
+        params.append((LISTING_PREFIX + '_etag', _encode(link.etag)))
+        params.append((LISTING_PREFIX + '_bytes', str(int(link.size or 0))))
+    env[OVERRIDE_CONTENT_TYPE] = content_type + ''.join(
+        ';%s=%s' % kv for kv in params)
+    return env
 
 
-def read_link(content_type):
-    """The Link a stored Content-Type describes, or None for an object
-    that is not a symlink (or whose parameters are garbled)."""
-    _, params = _split(content_type)
-    values = {}
-    for name, raw in params:
-        if name.startswith(PARAM_PREFIX):
-            value = raw.partition('=')[2].strip()
-            try:
-                values[name] = unquote_to_bytes(value).decode('utf-8')
-            except UnicodeDecodeError:
-                return None
-    target = values.get(TARGET)
+def _unquote(value):
+    try:
+        return unquote_to_bytes(value.encode('latin-1')).decode('utf-8')
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return None
+
+
+def link_from_headers(headers):
+    """The Link an object's answer headers (a case-insensitive mapping)
+    describe, or None for an object that is not a link. System metadata
+    first; an old link's Content-Type parameters otherwise."""
+    target = headers.get(SYSMETA_TARGET)
+    if target is None:
+        content_type = headers.get('Content-Type') or ''
+        if PARAM_PREFIX in content_type:
+            return read_link(content_type)
+        return None
+    target = _unquote(target)
     if not target or '/' not in target:
         return None
     container, obj = target.split('/', 1)
-    size = values.get(BYTES)
-    return Link(container, obj, values.get(ACCOUNT) or None,
-                values.get(ETAG) or None,
+    account = headers.get(SYSMETA_ACCOUNT)
+    account = _unquote(account) if account else None
+    size = (headers.get(SYSMETA_BYTES) or '').strip()
+    return Link(container, obj, account or None,
+                (headers.get(SYSMETA_ETAG) or '').strip() or None,
+                int(size) if size.isdigit() else None)
+
+
+def is_link_answer(pairs):
+    """Cheap test on an answer's [(name, value)]: may it be a link?"""
+    for key, value in pairs:
+        size = len(key)
+        if size == 31:
+            if key.lower() == _LOWER_TARGET:
+                return True
+        elif size == 12 and PARAM_PREFIX in value and \
+                key.lower() == 'content-type':
+            return True
+    return False
+
+
+def read_link(content_type, prefix=PARAM_PREFIX):
+    """The Link that Content-Type parameters describe (an old link's
+    ``objstore_symlink_*``, or a listing row's ``symlink_target*`` with
+    ``prefix='symlink_'``), or None when they name none."""
+    _, params = _split(content_type)
+    values = {}
+    for name, raw in params:
+        if name.startswith(prefix):
+            value = raw.partition('=')[2].strip()
+            try:
+                values[name[len(prefix):]] = \
+                    unquote_to_bytes(value).decode('utf-8')
+            except UnicodeDecodeError:
+                return None
+    target = values.get('target')
+    if not target or '/' not in target:
+        return None
+    container, obj = target.split('/', 1)
+    size = values.get('target_bytes')
+    return Link(container, obj, values.get('target_account') or None,
+                values.get('target_etag') or None,
                 int(size) if size and size.isdigit() else None)
 
 
@@ -159,9 +244,10 @@ def listing_entry(entry, account):
     gets ``symlink_path`` (and ``symlink_etag``/``symlink_bytes`` for a
     static link) and a clean ``content_type``. Modifies ``entry``."""
     content_type = entry.get('content_type')
-    if not isinstance(content_type, str):
+    if not isinstance(content_type, str) or \
+            not has_own_params(content_type):
         return entry
-    link = read_link(content_type)
+    link = read_link(content_type, 'symlink_') or read_link(content_type)
     entry['content_type'] = clean_content_type(content_type)
     if link is not None:
         entry['symlink_path'] = link.path(account)

@@ -315,9 +315,10 @@ class ObjectServer:
             run_in_thread(writer.commit, timestamp, metadata)
         finally:
             writer.close()
-        self._container_update(df, names, targets, cpart, 'PUT', timestamp, {
-            'X-Size': str(writer.upload_size),
-            'X-Content-Type': content_type, 'X-Etag': etag})
+        self._container_update(
+            df, names, targets, cpart, 'PUT', timestamp,
+            updates.put_update_headers(metadata, writer.upload_size,
+                                       content_type, etag))
         return Response(status=201, headerlist=[
             ('ETag', etag), ('Content-Length', '0'),
             ('Content-Type', 'text/plain'),

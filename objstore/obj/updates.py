@@ -47,6 +47,36 @@ def parse_targets(headers):
     return targets, partition.strip()
 
 
+# Stored object metadata with which middleware makes the container row
+# show something else than the object itself (an SLO manifest's row shows
+# the large object's size; a symlink's row carries its target in the
+# content type). Being system metadata, it is kept by a metadata POST
+# (diskfile.merge_post_metadata) and never set or seen by clients.
+OVERRIDE_PREFIX = 'x-object-sysmeta-container-update-override-'
+OVERRIDES = (('size', 'X-Size'), ('etag', 'X-Etag'),
+             ('content-type', 'X-Content-Type'))
+
+
+def put_update_headers(metadata, size, content_type, etag):
+    """The X-Size/-Content-Type/-Etag a PUT's container update carries:
+    the object's own, or the overrides in its stored ``metadata``
+    (a non-integer size override is ignored, never a bad row)."""
+    headers = {'X-Size': str(size), 'X-Content-Type': content_type,
+               'X-Etag': etag}
+    found = {k.lower()[len(OVERRIDE_PREFIX):]: v
+             for k, v in metadata.items()
+             if k.lower().startswith(OVERRIDE_PREFIX)}
+    for suffix, header in OVERRIDES:
+        value = found.get(suffix)
+        if value is None:
+            continue
+        value = str(value).strip()
+        if header == 'X-Size' and not value.isdigit():
+            continue
+        headers[header] = value
+    return headers
+
+
 def update_container(secret, targets, partition, op, account, container,
                      obj, headers, timeout):
     """Send the update to each target; return those that failed."""

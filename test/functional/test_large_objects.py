@@ -398,3 +398,37 @@ def test_segments_are_read_with_the_clients_rights(conn, proxy):
                      headers={'X-Auth-Token': other.get_auth()[1]})
     assert r.status_code == 400 and '403' in r.text
     assert not_stored(conn, 'acl-man', 'theirs')
+
+
+def test_slo_listing_shows_the_large_object_and_sysmeta_stays_hidden(conn):
+    segs = segments(conn, 'slo10', [4, 6])
+    resp = put_manifest(conn, 'slo10', 'big', manifest_of('slo10', segs))
+    assert resp.status_code == 201
+    expected_etag = md5(''.join(e for _, _, e in segs).encode())
+    _, raw = conn.get_object('slo10', 'big',
+                             query_string='multipart-manifest=get')
+    headers = conn.head_object('slo10', 'big')
+    assert headers['content-length'] == '10'
+    assert headers['etag'] == '"%s"' % expected_etag
+    assert not [k for k in headers if 'sysmeta' in k]
+    conn.post_object('slo10', 'big', {'X-Object-Meta-Tag': 'after'})
+    for query in ({}, {'prefix': 'big'}):
+        _, listing = conn.get_container('slo10', **query)
+        row, = [r for r in listing if r['name'] == 'big']
+        assert row['bytes'] == 10
+        assert row['hash'] == md5(raw)
+        assert row['slo_etag'] == '"%s"' % expected_etag
+    url, h = auth(conn)
+    xml = requests.get('%s/slo10?format=xml' % url, headers=h).text
+    assert '<slo_etag>"%s"</slo_etag>' % expected_etag in xml
+    headers = conn.head_object('slo10', 'big')
+    assert headers['content-length'] == '10'
+    assert headers['x-object-meta-tag'] == 'after'
+    # a client cannot forge the system metadata that makes an SLO
+    url, h = auth(conn)
+    resp = requests.put('%s/slo10/fake' % url, data=b'[]', headers=dict(
+        h, **{'X-Object-Sysmeta-Slo': 'True',
+              'X-Object-Sysmeta-Slo-Size': '999'}))
+    assert resp.status_code == 201
+    headers, body = conn.get_object('slo10', 'fake')
+    assert body == b'[]' and headers['content-length'] == '2'

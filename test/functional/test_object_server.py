@@ -697,6 +697,64 @@ def test_put_and_delete_update_a_real_container_server(objsrv,
     assert [f for f in objsrv.files() if '/async_pending/' in f] == []
 
 
+OVERRIDES = {
+    'X-Object-Sysmeta-Container-Update-Override-Size': '12345',
+    'X-Object-Sysmeta-Container-Update-Override-Etag': 'abc; slo_etag=def',
+    'X-Object-Sysmeta-Container-Update-Override-Content-Type':
+        'text/x;symlink_target=c/t'}
+
+
+def test_container_update_overrides_reach_the_listing_and_survive_post(
+        objsrv, start_server):
+    import json
+    cont = start_server('objstore.container.server', 'container-server',
+                        devices=objsrv.devices, mount_check='false',
+                        workers=0)
+    assert backend.request(objsrv.secret, '127.0.0.1', cont.port, 'PUT',
+                           '/sdb/4/a/c', headers={
+                               'X-Timestamp': ts_after(-10)})[0] == 201
+    where = {'X-Container-Host': '127.0.0.1:%d' % cont.port,
+             'X-Container-Partition': '4', 'X-Container-Device': 'sdb'}
+    assert objsrv.put('/sda/1/a/c/big', b'manifest', Content_Type='text/x',
+                      **dict(where, **OVERRIDES))[0] == 201
+    _, _, listing = backend.request(objsrv.secret, '127.0.0.1', cont.port,
+                                    'GET', '/sdb/4/a/c', query='format=json')
+    row, = json.loads(listing)
+    assert (row['bytes'], row['hash'], row['content_type']) == (
+        12345, 'abc; slo_etag=def', 'text/x;symlink_target=c/t')
+    # the object itself is what was stored
+    status, headers, body = objsrv.request('GET', '/sda/1/a/c/big')
+    assert body == b'manifest' and headers['content-length'] == '8'
+    # a metadata POST keeps the overrides (system metadata)
+    assert objsrv.request('POST', '/sda/1/a/c/big', {
+        'X-Timestamp': ts_after(), 'X-Object-Meta-K': 'v'})[0] == 202
+    status, headers, _ = objsrv.request('HEAD', '/sda/1/a/c/big')
+    assert headers['x-object-meta-k'] == 'v'
+    assert headers['x-object-sysmeta-container-update-override-size'] == \
+        '12345'
+
+
+def test_async_pending_keeps_the_overrides(objsrv):
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        dead = s.getsockname()[1]
+    assert objsrv.put('/sda/1/a/c/o2', b'abc', ts=ts_after(), **dict(
+        OVERRIDES, **{'X-Container-Host': '127.0.0.1:%d' % dead,
+                      'X-Container-Partition': '7',
+                      'X-Container-Device': 'sdc'}))[0] == 201
+    pending = [f for f in objsrv.files() if '/async_pending/' in f and
+               f.endswith(tuple('0123456789'))]
+    updates = []
+    for path in pending:
+        with open(path, 'rb') as f:
+            updates.append(msgpack.unpackb(f.read()))
+    update, = [u for u in updates if u['obj'] == 'o2']
+    assert update['headers']['X-Size'] == '12345'
+    assert update['headers']['X-Etag'] == 'abc; slo_etag=def'
+    assert update['headers']['X-Content-Type'] == \
+        'text/x;symlink_target=c/t'
+
+
 def test_empty_object(objsrv):
     assert objsrv.put('/sda/1/a/c/empty', b'')[0] == 201
     status, headers, body = objsrv.request('GET', '/sda/1/a/c/empty')

@@ -214,3 +214,32 @@ def test_bulk_needs_auth(proxy, names):
     assert 'Response Status: 401 Unauthorized' in resp.text
     assert swiftclient.get_object(url, token, c, 'keep')[1] == b'k'
     assert json.loads(requests.get(proxy + '/info').text)['bulk_delete']
+
+
+def test_link_target_is_system_metadata(names):
+    url, token, c = names
+    swiftclient.put_object(url, token, c, 'tgt', b'abc')
+    etag = swiftclient.put_object(url, token, c, 'tgt2', b'xyz')
+    swiftclient.put_object(url, token, c, 'lnk', b'', content_type='text/a',
+                           headers={'X-Symlink-Target': '%s/tgt' % c})
+    swiftclient.put_object(url, token, c, 'st', b'', headers={
+        'X-Symlink-Target': '%s/tgt2' % c, 'X-Symlink-Target-Etag': etag})
+    headers = swiftclient.head_object(url, token, c, 'lnk',
+                                      query_string='symlink=get')
+    assert headers['content-type'] == 'text/a'
+    assert headers['x-symlink-target'] == '%s/tgt' % c
+    assert not [k for k in headers if 'sysmeta' in k]
+    # a metadata POST keeps the link (the target is system metadata)
+    requests.post('%s/%s/lnk' % (url, c), allow_redirects=False, headers={
+        'X-Auth-Token': token, 'Content-Type': 'text/b'})
+    assert swiftclient.get_object(url, token, c, 'lnk')[1] == b'abc'
+    _, listing = swiftclient.get_container(url, token, c)
+    rows = {r['name']: r for r in listing}
+    assert rows['lnk']['content_type'] == 'text/a'
+    assert rows['lnk']['symlink_path'].endswith('/%s/tgt' % c)
+    assert rows['st']['symlink_etag'] == etag
+    assert rows['st']['symlink_bytes'] == 3
+    # nor can a client forge a link with system metadata
+    swiftclient.put_object(url, token, c, 'fake', b'data', headers={
+        'X-Object-Sysmeta-Symlink-Target': '%s/tgt' % c})
+    assert swiftclient.get_object(url, token, c, 'fake')[1] == b'data'

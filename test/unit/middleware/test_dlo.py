@@ -97,3 +97,17 @@ def test_empty_prefix_gives_an_empty_object(mw, store):
     resp, body = call(mw, '/v1/a/c/empty')
     assert resp.status_int == 200 and body == b''
     assert resp.headers['Etag'] == '"%s"' % md5(b'')
+
+
+def test_plain_object_requests_are_one_call_each(mw, store):
+    store.calls.clear()
+    assert call(mw, '/v1/a/segs/q')[1] == b'other'
+    assert call(mw, '/v1/a/segs/q', 'HEAD')[0].status_int == 200
+    assert call(mw, '/v1/a/segs/q', 'DELETE')[0].status_int == 204
+    assert [c[0] for c in store.calls] == ['GET', 'HEAD', 'DELETE']
+
+
+def test_listing_rows_of_slo_manifests_lose_their_parameters():
+    rows = [{'hash': 'aa; slo_etag=zz'}, {'hash': '"bb"'}]
+    assert [dlo.row_hash(r) for r in rows] == ['aa', 'bb']
+    assert dlo.dlo_etag(rows) == md5(b'aabb')

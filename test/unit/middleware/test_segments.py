@@ -63,7 +63,8 @@ class FakeStore:
         if req.method == 'PUT':
             extra = {k: v for k, v in req.headers.items()
                      if k.lower() in KEPT or
-                     k.lower().startswith('x-object-meta-')}
+                     k.lower().startswith(('x-object-meta-',
+                                           'x-object-sysmeta-'))}
             etag = self.put(path, req.body, **extra)
             start_response('201 Created', [('Etag', etag),
                                            ('Content-Length', '0')])

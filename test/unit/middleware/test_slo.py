@@ -227,3 +227,94 @@ def test_config_is_checked():
         slo.filter_factory({}, {'max_manifest_segments': 'many'})
     with pytest.raises(ConfigError):
         slo.filter_factory({}, {'max_nesting_depth': '0'})
+
+
+# -- system metadata, listings, fast paths -----------------------------------
+
+def test_put_stores_size_etag_and_listing_overrides(mw, store):
+    call(mw, '/v1/a/c/big?multipart-manifest=put', 'PUT',
+         manifest('s1', 's2'))
+    data, stored = store.objects['/v1/a/c/big']
+    etag = md5((md5(b'x' * 5) + md5(b'y' * 7)).encode())
+    assert stored['X-Object-Sysmeta-Slo'] == 'True'
+    assert stored['X-Object-Sysmeta-Slo-Etag'] == etag
+    assert stored['X-Object-Sysmeta-Slo-Size'] == '12'
+    assert stored['X-Object-Sysmeta-Container-Update-Override-Size'] == '12'
+    assert stored['X-Object-Sysmeta-Container-Update-Override-Etag'] == \
+        '%s; slo_etag=%s' % (md5(data), etag)
+
+
+def test_head_is_answered_from_sysmeta_without_the_manifest(mw, store):
+    call(mw, '/v1/a/c/big?multipart-manifest=put', 'PUT',
+         manifest('s1', 's2'))
+    store.calls.clear()
+    resp, _ = call(mw, '/v1/a/c/big', 'HEAD')
+    assert resp.status_int == 200
+    assert resp.headers['Content-Length'] == '12'
+    assert resp.headers['Etag'] == '"%s"' % store.objects['/v1/a/c/big'][
+        1]['X-Object-Sysmeta-Slo-Etag']
+    assert store.calls == [('HEAD', '/v1/a/c/big', '')]
+    # conditions are judged against the large object's etag
+    etag = resp.headers['Etag']
+    resp, _ = call(mw, '/v1/a/c/big', 'HEAD', headers={'If-None-Match': etag})
+    assert resp.status_int == 304
+    resp, _ = call(mw, '/v1/a/c/big', 'HEAD', headers={'If-Match': '"nope"'})
+    assert resp.status_int == 412
+    assert not [c for c in store.calls if c[0] == 'GET']
+
+
+def test_manifests_without_sysmeta_still_work(mw, store):
+    call(mw, '/v1/a/c/big?multipart-manifest=put', 'PUT',
+         manifest('s1', 's2'))
+    data, stored = store.objects['/v1/a/c/big']
+    for key in [k for k in stored if 'Sysmeta' in k]:
+        del stored[key]
+    resp, body = call(mw, '/v1/a/c/big')
+    assert body == b'x' * 5 + b'y' * 7
+    resp, _ = call(mw, '/v1/a/c/big', 'HEAD')
+    assert resp.headers['Content-Length'] == '12'
+    assert resp.headers['Etag'] == '"%s"' % md5(
+        (md5(b'x' * 5) + md5(b'y' * 7)).encode())
+
+
+def test_plain_object_get_head_put_are_one_call(mw, store):
+    store.calls.clear()
+    assert call(mw, '/v1/a/c/s1')[1] == b'x' * 5
+    assert call(mw, '/v1/a/c/s1', 'HEAD')[0].status_int == 200
+    assert call(mw, '/v1/a/c/new', 'PUT', b'z')[0].status_int == 201
+    assert [c[0] for c in store.calls] == ['GET', 'HEAD', 'PUT']
+
+
+def test_listing_hash_and_rewrites():
+    from objstore.middleware import slo_manifest
+    assert slo_manifest.listing_hash('m; slo_etag=s') == ('m', 's')
+    assert slo_manifest.listing_hash('plain') == ('plain', None)
+    body = json.dumps([{'name': 'big', 'hash': 'm; slo_etag=s',
+                        'bytes': 12}, {'name': 'p', 'hash': 'h'},
+                       {'subdir': 'd/'}]).encode()
+    out = json.loads(slo_manifest.rewrite_json_listing(body))
+    assert out[0] == {'name': 'big', 'hash': 'm', 'slo_etag': '"s"',
+                      'bytes': 12}
+    assert out[1] == {'name': 'p', 'hash': 'h'}
+    xml = (b'<?xml version="1.0" encoding="UTF-8"?>\n<container name="c">'
+           b'<object><name>big</name><hash>m; slo_etag=s</hash></object>'
+           b'</container>')
+    out = slo_manifest.rewrite_xml_listing(xml)
+    assert b'<hash>m</hash>' in out
+    assert b'<slo_etag>"s"</slo_etag>' in out
+
+
+def test_container_listing_through_the_middleware():
+    rows = [{'name': 'big', 'hash': 'm; slo_etag=s', 'bytes': 12}]
+    body = json.dumps(rows).encode()
+
+    def app(environ, start_response):
+        start_response('200 OK', [('Content-Type',
+                                   'application/json; charset=utf-8'),
+                                  ('Content-Length', str(len(body)))])
+        return [body]
+    wrapped = slo.StaticLargeObject(app, slo._settings({}))
+    resp, out = call(wrapped, '/v1/a/c?format=json')
+    assert json.loads(out) == [{'name': 'big', 'hash': 'm',
+                                'slo_etag': '"s"', 'bytes': 12}]
+    assert resp.headers['Content-Length'] == str(len(out))

@@ -67,3 +67,22 @@ def test_an_unreachable_container_server_fails_the_update():
                           'c', 'o', {'X-Timestamp': '1700000000.00000',
                                      'X-Size': '1'}) == \
         [('127.0.0.1', port, 'sdc')]
+
+
+def test_put_update_headers_take_the_overrides():
+    plain = updates.put_update_headers({'X-Object-Meta-A': 'b'}, 3,
+                                       'text/plain', 'e')
+    assert plain == {'X-Size': '3', 'X-Content-Type': 'text/plain',
+                     'X-Etag': 'e'}
+    meta = {'X-Object-Sysmeta-Container-Update-Override-Size': '99',
+            'X-Object-Sysmeta-Container-Update-Override-Etag': 'm; slo_etag=s',
+            'X-Object-Sysmeta-Container-Update-Override-Content-Type':
+                'a/b;symlink_target=c/o'}
+    assert updates.put_update_headers(meta, 3, 'text/plain', 'e') == {
+        'X-Size': '99', 'X-Content-Type': 'a/b;symlink_target=c/o',
+        'X-Etag': 'm; slo_etag=s'}
+
+
+def test_a_bad_size_override_is_ignored():
+    meta = {'x-object-sysmeta-container-update-override-size': 'lots'}
+    assert updates.put_update_headers(meta, 3, 't', 'e')['X-Size'] == '3'
