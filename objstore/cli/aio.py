@@ -123,7 +123,7 @@ bind_port = {port}
 workers = {workers}
 
 [pipeline:main]
-pipeline = gatekeeper healthcheck bulk tempauth copy slo dlo versioned_writes \
+pipeline = gatekeeper healthcheck bulk s3api tempauth copy slo dlo versioned_writes \
     symlink proxy-server
 
 [filter:gatekeeper]
@@ -149,6 +149,10 @@ use = objstore.middleware.versioned_writes
 
 [filter:symlink]
 use = objstore.middleware.symlink
+
+[filter:s3api]
+use = objstore.middleware.s3api.middleware
+storage_domain = localhost
 
 [filter:tempauth]
 use = objstore.middleware.tempauth

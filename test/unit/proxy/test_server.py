@@ -182,7 +182,7 @@ def test_sample_config_parses():
                         'proxy-server.conf')
     conf = read_conf(path)
     assert pipeline_names(path) == ['gatekeeper', 'healthcheck', 'bulk',
-                                    'tempauth', 'copy', 'slo', 'dlo',
+                                    's3api', 'tempauth', 'copy', 'slo', 'dlo',
                                     'versioned_writes', 'symlink',
                                     'proxy-server']
     # every filter it names exists

@@ -1,0 +1,130 @@
+"""The middleware's pure parts: which requests are S3, header mappings,
+listing entries, DeleteObjects digests, the service-level routing."""
+import base64
+import hashlib
+import zlib
+
+import pytest
+
+from objstore.middleware.s3api import middleware as m
+from objstore.middleware.s3api import swift
+from objstore.middleware.s3api.errors import S3Error
+
+
+def swift_app(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'swift']
+
+
+@pytest.fixture
+def mw():
+    def refuse(*args, **kwargs):
+        raise AssertionError('a Swift request must not be authenticated')
+    return m.S3ApiMiddleware(swift_app, {'storage_domain': 'localhost'},
+                             credentials=None, authenticate=refuse)
+
+
+@pytest.mark.parametrize('environ', [
+    {'PATH_INFO': '/v1/AUTH_test/c'},
+    {'PATH_INFO': '/auth/v1.0'},
+    {'PATH_INFO': '/info'},
+    {'PATH_INFO': '/bucket/key', 'HTTP_X_AUTH_TOKEN': 'tk'},
+])
+def test_swift_requests_pass_through(mw, environ):
+    assert not mw.is_s3(environ)
+    out = []
+    body = mw(dict(environ, REQUEST_METHOD='GET'),
+              lambda s, h, e=None: out.append(s))
+    assert body == [b'swift'] and out == ['200 OK']
+
+
+def test_s3_requests_are_recognised(mw):
+    assert mw.is_s3({'PATH_INFO': '/'})
+    assert mw.is_s3({'PATH_INFO': '/bucket/v1/x'})
+    assert mw.is_s3({'PATH_INFO': '/v1/x', 'HTTP_HOST': 'bkt.localhost'})
+
+
+def test_anonymous_s3_request_is_access_denied():
+    mw = m.S3ApiMiddleware(swift_app, {}, None,
+                           authenticate=lambda *a, **k: None)
+    out = []
+    body = b''.join(mw({'PATH_INFO': '/bucket', 'REQUEST_METHOD': 'GET',
+                        'QUERY_STRING': ''},
+                       lambda s, h, e=None: out.append((s, dict(h)))))
+    status, headers = out[0]
+    assert status.startswith('403')
+    assert headers['Content-Type'] == 'application/xml'
+    assert b'<Code>AccessDenied</Code>' in body
+
+
+def test_header_mappings():
+    headers = swift.object_headers_from_s3([
+        ('X-Amz-Meta-Color', 'blue'), ('Content-Type', 'text/x'),
+        ('Content-Encoding', 'aws-chunked'), ('Cache-Control', 'no-cache'),
+        ('Authorization', 'secret')])
+    assert headers == {'X-Object-Meta-Color': 'blue',
+                       'Content-Type': 'text/x', 'Cache-Control': 'no-cache'}
+    assert swift.object_headers_from_s3(
+        [('content-encoding', 'gzip,aws-chunked')]) == \
+        {'Content-Encoding': 'gzip'}
+    out = dict(swift.s3_object_headers({
+        'X-Object-Meta-Color': 'blue', 'Etag': 'abc', 'X-Trans-Id': 't',
+        'Content-Length': '3', 'X-Timestamp': '1'}))
+    assert out == {'x-amz-meta-color': 'blue', 'ETag': '"abc"',
+                   'Content-Length': '3'}
+
+
+def test_listing_entry():
+    entry = m._listing_entry({
+        'name': 'k', 'bytes': 0, 'hash': 'abc',
+        'content_type': 'text/plain;swift_bytes=42',
+        'last_modified': '2024-01-02T03:04:05.678900'})
+    assert entry == {'key': 'k', 'size': 42, 'etag': '"abc"',
+                     'last_modified': '2024-01-02T03:04:05.678Z'}
+
+
+def test_delete_objects_digest():
+    body = b'<Delete/>'
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    m.check_body_digest({'Content-MD5': md5}, body)
+    crc = base64.b64encode(zlib.crc32(body).to_bytes(4, 'big')).decode()
+    m.check_body_digest({'x-amz-checksum-crc32': crc}, body)
+    for headers, code in (({}, 'InvalidRequest'),
+                          ({'Content-MD5': base64.b64encode(
+                              hashlib.md5(b'x').digest()).decode()},
+                           'BadDigest'),
+                          ({'x-amz-checksum-crc32': 'AAAAAA=='},
+                           'BadDigest')):
+        with pytest.raises(S3Error) as info:
+            m.check_body_digest(headers, body)
+        assert info.value.code == code
+
+
+def test_sub_environ_carries_identity_not_headers():
+    env = swift.sub_environ(
+        {'objstore.s3.user': 'test:tester', 'HTTP_AUTHORIZATION': 'AWS x',
+         'HTTP_X_AMZ_DATE': 'd', 'wsgi.url_scheme': 'http',
+         'webob.adhoc_attrs': {}},
+        'PUT', '/v1/AUTH_test/b/k \u00e9', {'X-Object-Meta-A': '1'},
+        {'prefix': 'a b'}, b'data')
+    assert env['objstore.s3.user'] == 'test:tester'
+    assert 'HTTP_AUTHORIZATION' not in env and 'HTTP_X_AMZ_DATE' not in env
+    assert 'webob.adhoc_attrs' not in env
+    assert env['HTTP_X_OBJECT_META_A'] == '1'
+    assert env['RAW_PATH_INFO'] == '/v1/AUTH_test/b/k%20%C3%A9'
+    assert env['QUERY_STRING'] == 'prefix=a%20b'
+    assert env['CONTENT_LENGTH'] == '4'
+    assert env['wsgi.input'].read() == b'data'
+
+
+def test_iter_reader():
+    closed = []
+
+    class Body(list):
+        def close(self):
+            closed.append(True)
+    reader = swift.IterReader(Body([b'ab', b'cde', b'f']))
+    assert reader.read(3) == b'abc'
+    assert reader.read() == b'def'
+    assert reader.read(1) == b''
+    assert closed
