@@ -354,7 +354,7 @@ def test_a_push_carries_bounded_files(pair, monkeypatch):
     stream = b''
     names = []
     for i in range(3):
-        obj = next(o for o in ('x%d-%d' % (i, j) for j in range(5000))
+        obj = next(o for o in ('x%d-%d' % (i, j) for j in range(200000))
                    if dst.part(o) == dst.part('o'))
         t = ts(i)
         names.append(t)
