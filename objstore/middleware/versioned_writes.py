@@ -38,6 +38,7 @@ from objstore.common.http import (HTTPError, Request, client_path,
 from objstore.common.timestamp import Timestamp
 from objstore.middleware import segments as seglib
 from objstore.middleware import versioning_rules as rules
+from objstore.proxy.headers import CACHED_INFO_OK
 
 LISTING_LIMIT = 1000
 # how an object is read to be archived or restored: as stored
@@ -115,6 +116,9 @@ class VersionedWrites:
         env = seglib.sub_environ(environ, 'HEAD',
                                  '%s/%s' % (account_path, container))
         env['swift.authorize'] = env['objstore.authorize'] = _allow_all
+        # every object write asks: the proxy's cached container info will
+        # do (a change made through another worker shows within its ttl)
+        env[CACHED_INFO_OK] = True
         resp = Request(env).get_response(self.app)
         seglib.close_body(resp)
         if not 200 <= resp.status_int < 300:

@@ -12,8 +12,19 @@ from objstore.common.http import HTTPError
 from objstore.common.timestamp import Timestamp
 from objstore.proxy import auth, listings, quorum
 from objstore.proxy.base import Controller
+from objstore.proxy.headers import CACHED_INFO_OK
 
 ACL_HEADERS = ('x-container-read', 'x-container-write')
+
+
+class _CachedReply:
+    """A container HEAD answered from the proxy's info cache: what the
+    newest replica said within the last recheck_existence seconds."""
+
+    def __init__(self, info):
+        self.status = info['status']
+        self.headers = info['headers']
+        self.body = b''
 
 
 class ContainerController(Controller):
@@ -36,6 +47,12 @@ class ContainerController(Controller):
         return self._read('GET')
 
     def HEAD(self):
+        if self.req.environ.get(CACHED_INFO_OK):
+            info = self.container_info()
+            if info is not None:
+                self.authorize(info['read_acl'])
+                drop = () if auth.is_owner(self.req) else ACL_HEADERS
+                return self.relay(_CachedReply(info), drop=drop)
         return self._read('HEAD')
 
     def _check_metadata(self):

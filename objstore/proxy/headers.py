@@ -23,6 +23,10 @@ HOP_BY_HOP = frozenset((
 # environ key set by the gatekeeper filter: system metadata on this
 # request was set by middleware, and middleware may see the answer's
 SYSMETA_TRUSTED = 'objstore.sysmeta_trusted'
+# environ key set by middleware on a container HEAD sub-request that may
+# be answered from the proxy's short-lived cache of container info (what
+# versioned_writes asks on every object write): no fan-out to replicas
+CACHED_INFO_OK = 'objstore.cached_info_ok'
 SYSMETA_PREFIXES = ('x-object-sysmeta-', 'x-container-sysmeta-',
                     'x-account-sysmeta-')
 INTERNAL_PREFIXES = ('x-backend-',) + SYSMETA_PREFIXES

@@ -239,3 +239,22 @@ def test_load_puts_copy_before_the_filters_that_shape_objects(
     assert chain == [GateKeeper, HealthCheck, ServerSideCopy,
                      StaticLargeObject, server.ProxyApp]
     assert 'copy' in info.get_info()
+
+
+def test_container_head_from_the_info_cache_when_middleware_allows(app):
+    """Container servers here are dead ports: only the cache can answer."""
+    from objstore.proxy.base import info_key
+    from objstore.proxy.headers import CACHED_INFO_OK
+    app.cache.set(info_key('AUTH_a', 'c'), {
+        'status': 204, 'read_acl': None, 'write_acl': None,
+        'headers': [('X-Container-Object-Count', '3'),
+                    ('X-Container-Sysmeta-Versions-Location', 'arc'),
+                    ('X-Backend-Timestamp', '1')]})
+    req = Request.blank('/v1/AUTH_a/c', method='HEAD')
+    req.environ[CACHED_INFO_OK] = True
+    resp = req.get_response(app)
+    assert resp.status_int == 204
+    assert resp.headers['X-Container-Object-Count'] == '3'
+    assert 'X-Backend-Timestamp' not in resp.headers
+    # without the flag the replicas are asked (and none answers)
+    assert call(app, 'HEAD', '/v1/AUTH_a/c').status_int == 503
