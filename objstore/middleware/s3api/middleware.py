@@ -24,7 +24,8 @@ elsewhere, as S3 does. Anonymous S3 requests are refused (AccessDenied):
 without a signature there is no account to look the bucket up in.
 
 Multipart uploads (``?uploads``, ``?uploadId``, ``?partNumber``) are
-routed to ``multipart.handle(ctx)`` when that module exists.
+routed to ``multipart.handle(ctx)``; ``min_part_size`` (bytes, default
+5 MiB as S3) is the smallest part but the last a completion accepts.
 """
 import hashlib
 import json
@@ -37,6 +38,7 @@ from http import HTTPStatus
 from objstore.common import info
 from objstore.common.http import HTTPError, Request, request_path
 from objstore.middleware.s3api import request as s3request
+from objstore.middleware.s3api import multipart, multipart_rules
 from objstore.middleware.s3api import swift, xmlbody
 from objstore.middleware.s3api.errors import S3Error
 
@@ -212,6 +214,7 @@ class S3ApiMiddleware:
         self.location = conf.get('location', '').strip() or \
             s3request.DEFAULT_LOCATION
         self.credentials = credentials
+        self.min_part_size = _min_part_size(conf)
         if authenticate is None:
             from objstore.middleware.s3api import auth
             authenticate = auth.authenticate
@@ -342,12 +345,7 @@ class S3ApiMiddleware:
                 'DELETE': self.delete_object}.get(method)
 
     def multipart(self, ctx):
-        """The hook for multipart.py: ``handle(ctx) -> Answer``."""
-        try:
-            from objstore.middleware.s3api import multipart
-        except ImportError:
-            raise S3Error('NotImplemented', 'Multipart uploads are not '
-                          'implemented.')
+        """Multipart uploads: ``multipart.handle(ctx) -> Answer``."""
         return multipart.handle(ctx)
 
     # -- service -----------------------------------------------------
@@ -447,6 +445,9 @@ class S3ApiMiddleware:
                           BucketName=ctx.bucket)
         if not 200 <= resp.status_int < 300:
             ctx.fail(resp)
+        # the multipart segments container, when empty (best effort)
+        swift.close(ctx.swift('DELETE', multipart_rules.segments_container(
+            ctx.bucket)))
         return Answer(204)
 
     def head_bucket(self, ctx):
@@ -540,7 +541,11 @@ class S3ApiMiddleware:
             if 'subdir' in item:
                 prefixes.append(item['subdir'])
             else:
-                objects.append(_listing_entry(item))
+                entry = _listing_entry(item)
+                if 'slo_etag' in item:
+                    entry['etag'] = multipart.listing_etag(ctx, ctx.bucket,
+                                                           item)
+                objects.append(entry)
         last = None
         if items:
             last = items[-1].get('subdir') or items[-1].get('name')
@@ -559,8 +564,16 @@ class S3ApiMiddleware:
     # -- objects -------------------------------------------------------
 
     def get_object(self, ctx):
+        # If-Match/If-None-Match are judged here against the S3 ETag,
+        # which is not Swift's for a multipart object (and they take
+        # precedence over the date conditions, as in RFC 7232)
+        dropped = {'If-Match', 'If-None-Match'}
+        if 'If-Match' in ctx.headers:
+            dropped.add('If-Unmodified-Since')
+        if 'If-None-Match' in ctx.headers:
+            dropped.add('If-Modified-Since')
         headers = {name: ctx.headers[name] for name in GET_CONDITIONS
-                   if name in ctx.headers}
+                   if name in ctx.headers and name not in dropped}
         if ctx.query.get('versionId') not in (None, 'null'):
             raise S3Error('NoSuchVersion', resource=ctx.resource(),
                           Key=ctx.key, VersionId=ctx.query['versionId'])
@@ -577,6 +590,15 @@ class S3ApiMiddleware:
                 raise S3Error('InvalidRange', resource=ctx.resource(),
                               RangeRequested=ctx.headers.get('Range', ''))
             ctx.fail(resp, key=ctx.key)
+        verdict = multipart_rules.evaluate_conditions(
+            ctx.headers, swift.s3_etag(resp.headers))
+        if verdict is not None:
+            swift.close(resp)
+            if verdict == 412:
+                raise S3Error('PreconditionFailed', resource=ctx.resource(),
+                              Condition='If-Match')
+            return Answer(304, [h for h in swift.s3_object_headers(
+                resp.headers) if h[0].lower() in ('etag', 'last-modified')])
         out = swift.s3_object_headers(resp.headers)
         overrides = {RESPONSE_OVERRIDES[name]: value
                      for name, value in ctx.query.items()
@@ -617,9 +639,8 @@ class S3ApiMiddleware:
             if s3request.canned_acl(ctx.headers['x-amz-acl']) != 'private':
                 raise S3Error('NotImplemented', 'Object ACLs other than '
                               'private are not implemented.')
-        resp = ctx.swift('PUT', ctx.bucket, ctx.key, headers=headers,
-                         body=ctx.environ['wsgi.input'], length=length)
-        swift.close(resp)
+        resp = swift.put_verified(ctx, ctx.bucket, ctx.key, headers,
+                                  ctx.environ['wsgi.input'], length)
         if resp.status_int == 404:
             ctx.fail(resp)          # the bucket is missing
         if resp.status_int != 201:
@@ -631,13 +652,16 @@ class S3ApiMiddleware:
         if ctx.query.get('versionId') not in (None, 'null'):
             raise S3Error('NoSuchVersion', resource=ctx.resource(),
                           Key=ctx.key, VersionId=ctx.query['versionId'])
-        resp = ctx.swift('DELETE', ctx.bucket, ctx.key)
-        swift.close(resp)
-        if resp.status_int == 404:
+        status = multipart.delete_object(ctx, ctx.bucket, ctx.key)
+        if status == 404:
             if not ctx.bucket_exists():
-                ctx.fail(resp)
-        elif not 200 <= resp.status_int < 300:
-            ctx.fail(resp, key=ctx.key)
+                raise S3Error('NoSuchBucket', resource='/' + ctx.bucket,
+                              BucketName=ctx.bucket)
+        elif status in (401, 403):
+            raise S3Error('AccessDenied', resource=ctx.resource())
+        elif not 200 <= status < 300:
+            log.error('s3api: DELETE %s: %s', ctx.resource(), status)
+            raise S3Error('InternalError', resource=ctx.resource())
         return Answer(204)
 
     def get_object_acl(self, ctx):
@@ -675,15 +699,14 @@ class S3ApiMiddleware:
             except S3Error as err:
                 errors.append((key, err.code, err.message))
                 continue
-            resp = ctx.swift('DELETE', ctx.bucket, key)
-            swift.close(resp)
-            if 200 <= resp.status_int < 300 or resp.status_int == 404:
+            status = multipart.delete_object(ctx, ctx.bucket, key)
+            if 200 <= status < 300 or status == 404:
                 deleted.append(key)
-            elif resp.status_int in (401, 403):
+            elif status in (401, 403):
                 errors.append((key, 'AccessDenied', 'Access Denied'))
             else:
                 log.error('s3api: multi-delete of %s/%s: %s', ctx.bucket,
-                          key, resp.status)
+                          key, status)
                 errors.append((key, 'InternalError', 'We encountered an '
                                'internal error. Please try again.'))
         return xml_answer(xmlbody.delete_result(deleted, errors, quiet))
@@ -776,6 +799,16 @@ def check_body_digest(headers, body):
         return      # no stdlib implementation to check it with
     raise S3Error('InvalidRequest', 'Missing required header for this '
                   'request: Content-MD5')
+
+
+def _min_part_size(conf):
+    """``min_part_size``: the smallest part but the last a completed
+    upload may have (S3's 5 MiB by default)."""
+    text = str(conf.get('min_part_size', multipart_rules.MIN_PART_SIZE))
+    if not multipart_rules.is_digits(text.strip()):
+        from objstore.common.config import ConfigError
+        raise ConfigError('s3api: min_part_size must be an integer')
+    return int(text)
 
 
 def _load_credentials(global_conf, local_conf):

@@ -10,6 +10,7 @@ import io
 from urllib.parse import quote, urlencode
 
 from objstore.common.http import Request
+from objstore.middleware.s3api.errors import S3Error
 
 _KEPT = ('wsgi.errors', 'wsgi.multithread', 'wsgi.multiprocess',
          'wsgi.run_once', 'wsgi.url_scheme', 'wsgi.version',
@@ -25,6 +26,8 @@ OBJECT_HEADERS = ('Content-Type', 'Content-Encoding', 'Content-Disposition',
 ANSWER_HEADERS = frozenset(h.lower() for h in OBJECT_HEADERS + (
     'Content-Length', 'Content-Range', 'Last-Modified', 'Accept-Ranges'))
 SWIFT_META = 'x-object-meta-'
+# a multipart object's S3 ETag (multipart.py), which S3 shows as its ETag
+S3_ETAG = 'X-Object-Sysmeta-S3api-Etag'
 AMZ_META = 'x-amz-meta-'
 
 
@@ -161,8 +164,58 @@ def s3_object_headers(headers):
         elif lower in ANSWER_HEADERS:
             out.append((name, value))
         elif lower == 'etag':
+            if S3_ETAG not in headers:
+                out.append(('ETag', quote_etag(value)))
+        elif lower == S3_ETAG.lower():
             out.append(('ETag', quote_etag(value)))
     return out
+
+
+def s3_etag(headers):
+    """The ETag S3 shows for a Swift object answer (unquoted): a
+    multipart object's own (system metadata), else Swift's."""
+    return (headers.get(S3_ETAG) or headers.get('Etag') or '').strip('"')
+
+
+class VerifiedBody:
+    """A request body whose reader (auth.py's Sha256Input or
+    ChunkedInput) raises S3Error when what was sent does not match what
+    was signed. The proxy knows only ValueError/OSError from a body: a
+    ValueError makes it refuse the PUT (400) and store nothing; the
+    S3Error is kept for the S3 answer."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.error = None
+
+    def read(self, *args):
+        return self._call(self.raw.read, *args)
+
+    def readline(self, *args):
+        return self._call(self.raw.readline, *args)
+
+    def _call(self, reader, *args):
+        if self.error is not None:
+            raise ValueError(str(self.error))
+        try:
+            return reader(*args)
+        except S3Error as err:
+            self.error = err
+            raise ValueError(str(err))
+
+
+def put_verified(ctx, container, obj, headers, body, length):
+    """PUT a client's body as an object; the body's own S3Error (a bad
+    signature or checksum) wins over whatever Swift answered. The
+    answer is closed."""
+    guarded = VerifiedBody(body)
+    resp = ctx.swift('PUT', container, obj, headers=headers, body=guarded,
+                     length=length)
+    close(resp)
+    error = guarded.error or getattr(body, 'error', None)
+    if error is not None:
+        raise error
+    return resp
 
 
 class IterReader:
