@@ -21,7 +21,6 @@ guest really runs.
 import argparse
 import os
 import secrets
-import signal
 import socket
 import sys
 import time
@@ -200,26 +199,16 @@ def run(var, out=sys.stdout, libvirt_uri=None, **settings):
     """Everything up, in the foreground, until Ctrl-C or SIGTERM."""
     aio.setup(var, out=out, **settings)
     setup(var, out=out)
-    stopping = []
 
-    def on_signal(signum, frame):
-        stopping.append(signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
+    def start_all():
         aio.start(var, out=out)
         start(var, out=out, libvirt_uri=libvirt_uri)
         describe(var, out=out)
-        out.write('Running; Ctrl-C stops every server.\n')
-        out.flush()
-        while not stopping:
-            time.sleep(0.2)
-    finally:
-        out.write('\nstopping...\n')
+
+    def stop_all():
         stop(var, out=out)
         aio.stop(var, out=out)
-    return 0
+    return aio.run_until_signal(start_all, stop_all, out)
 
 
 def main(argv=None):

@@ -3,6 +3,7 @@
 Servers run as real processes on free loopback ports, with their own temp
 config and device directories, and are stopped when the test ends.
 """
+import importlib.util
 import os
 import secrets
 import signal
@@ -12,6 +13,18 @@ import sys
 import time
 
 import pytest
+
+
+def load_test_module(name, directory='functional'):
+    """A helper module kept beside the tests (test/<directory>/<name>.py),
+    loaded by path: pytest runs with --import-mode=importlib and test/ is
+    not a package (the name would clash with the standard library's)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        directory, name + '.py')
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port():

@@ -23,8 +23,9 @@ import errno
 import os
 import re
 import subprocess
-import tempfile
 import time
+
+from rings.atomic import write_atomically
 
 PACKAGES = ('qemu-system-x86', 'qemu-utils', 'busybox-static',
             'libvirt-daemon', 'libvirt-daemon-driver-qemu',
@@ -173,20 +174,9 @@ def set_conf_keys(text, settings):
 
 
 def _write_atomically(path, text, mode=0o644):
-    directory = os.path.dirname(path) or '.'
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp-')
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """``text`` as the whole of ``path``, never half written."""
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    write_atomically(path, lambda f: f.write(text.encode('utf-8')), mode)
 
 
 def ensure_qemu_conf(path=QEMU_CONF, settings=QEMU_CONF_SETTINGS):

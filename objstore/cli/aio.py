@@ -456,9 +456,9 @@ def _name(kind, node):
     return '%s of node %d' % (kind, node)
 
 
-def run(var, out=sys.stdout, with_daemons=True, **settings):
-    """setup + start, then wait for Ctrl-C or SIGTERM and stop all."""
-    setup(var, out=out, **settings)
+def run_until_signal(start, stop, out=sys.stdout):
+    """start(), then wait for Ctrl-C or SIGTERM, then stop() (also when
+    start fails half way: whatever did start is stopped)."""
     stopping = []
 
     def on_signal(signum, frame):
@@ -467,16 +467,25 @@ def run(var, out=sys.stdout, with_daemons=True, **settings):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        start(var, out=out, with_daemons=with_daemons)
-        describe(var, out=out)
+        start()
         out.write('Running; Ctrl-C stops every server.\n')
         out.flush()
         while not stopping:
             time.sleep(0.2)
     finally:
         out.write('\nstopping...\n')
-        stop(var, out=out)
+        stop()
     return 0
+
+
+def run(var, out=sys.stdout, with_daemons=True, **settings):
+    """setup + start, then wait for Ctrl-C or SIGTERM and stop all."""
+    setup(var, out=out, **settings)
+
+    def start_all():
+        start(var, out=out, with_daemons=with_daemons)
+        describe(var, out=out)
+    return run_until_signal(start_all, lambda: stop(var, out=out), out)
 
 
 def stop(var, out=sys.stdout):

@@ -12,14 +12,13 @@ config drive or instance directory. Boot times are printed (-s).
 Root only: it installs QEMU and starts libvirtd (compute.virt.host_setup).
 """
 import glob
-import importlib.util
 import io
 import os
 import time
 
 import pytest
 
-from test.conftest import free_port
+from test.conftest import free_port, load_test_module
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason='needs root to run libvirtd and QEMU')
@@ -30,19 +29,8 @@ MARKER = 'TINY-GUEST-BOOTED'
 READY = 'USER-DATA:'
 
 
-def _load(name):
-    """Helper modules beside this file, loaded by path (pytest runs with
-    --import-mode=importlib)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        name + '.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tiny_guest = _load('tiny_guest')
-system = _load('compute_system')
+tiny_guest = load_test_module('tiny_guest')
+system = load_test_module('compute_system')
 
 
 @pytest.fixture(scope='module')

@@ -6,29 +6,18 @@ say (spread: the host with the most free RAM), claims add up on the
 host list, a flavor that fits nowhere ends in ERROR with the reason, and
 a host whose agent stops heartbeating is no longer chosen.
 """
-import importlib.util
 import io
-import os
 
 import pytest
 
-from test.conftest import free_port
+from test.conftest import free_port, load_test_module
 
 pytest.importorskip('libvirt')
 
 HEARTBEAT_TIMEOUT = 3
 
 
-def _load(name):
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        name + '.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-system = _load('compute_system')
+system = load_test_module('compute_system')
 
 
 @pytest.fixture(scope='module')

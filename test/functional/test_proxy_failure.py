@@ -11,7 +11,6 @@ The cluster is conftest's aio_cluster (one per module); the proxy and
 client harness is test_proxy.py's, loaded by path (test modules are not
 importable by name under --import-mode=importlib).
 """
-import importlib.util
 import os
 import signal
 import time
@@ -22,12 +21,9 @@ from objstore.cli import aio
 from objstore.common import backend
 from objstore.common.config import backend_secret, hash_secret
 from rings.ring import Ring
+from test.conftest import load_test_module
 
-_spec = importlib.util.spec_from_file_location(
-    '_proxy_harness', os.path.join(os.path.dirname(__file__),
-                                   'test_proxy.py'))
-harness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(harness)
+harness = load_test_module('test_proxy')
 
 DEAD_NODE = 2
 FROZEN_NODE = 3

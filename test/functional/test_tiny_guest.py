@@ -7,7 +7,6 @@ in SHUTOFF, a guest powering itself off ends in SHUTOFF, and destroy
 leaves nothing behind. Boot times to the marker are printed (run with -s
 to see them).
 """
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -16,20 +15,11 @@ import uuid
 
 import pytest
 
+from test.conftest import load_test_module
 
 
-def _load_helper():
-    """tiny_guest.py sits beside this file; test/ is not a package (pytest
-    runs with --import-mode=importlib), so load it by path."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        'tiny_guest.py')
-    spec = importlib.util.spec_from_file_location('tiny_guest', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-tiny_guest = _load_helper()
+tiny_guest = load_test_module('tiny_guest')
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason='needs root to run libvirtd/QEMU')
