@@ -249,7 +249,8 @@ class SpawnRequest:
         if self.ramdisk is not None and self.kernel is None:
             raise BadRequest('a ramdisk needs a kernel (direct kernel boot)')
         self.storage_url = _storage_url(payload)
-        self.token = _text(payload, 'token', max_chars=4096)
+        # no token: another account's public image, read anonymously
+        self.token = _text(payload, 'token', max_chars=4096, required=False)
         self.user_data = _user_data(payload)
         self.metadata = _metadata(payload)
         self.key_name = _text(payload, 'key_name', required=False)
@@ -271,7 +272,8 @@ def hostname_for(name, instance_uuid):
 
 def default_store_factory(storage_url, token):
     """The user's image store, reached with the user's own token, so the
-    agent reads exactly the images that user may read."""
+    agent reads exactly the images that user may read; without a token,
+    the account's public images, read anonymously."""
     return ImageStore(SwiftSession.from_token(storage_url, token))
 
 

@@ -30,7 +30,7 @@ from compute.common import jsonapi
 from compute.common.jsonapi import HttpError
 from compute.common.signed_http import verify_request
 from compute.image.store import (ImageChecksumError, ImageError,
-                                 ImageInvalid, ImageNotFound)
+                                 ImageForbidden, ImageInvalid, ImageNotFound)
 from compute.image.swift import SwiftError
 
 LOG = logging.getLogger(__name__)
@@ -357,6 +357,8 @@ class ComputeAPI:
             return self._images(store, method, rest, environ)
         except ImageNotFound as exc:
             raise HttpError(404, str(exc)) from None
+        except ImageForbidden as exc:
+            raise HttpError(403, str(exc)) from None
         except ImageInvalid as exc:
             raise HttpError(400, str(exc)) from None
         except ImageChecksumError as exc:
@@ -379,7 +381,8 @@ class ComputeAPI:
             args = query_args(environ)
             filters = {k: args[k] for k in ('name', 'status', 'disk_format',
                                             'container_format',
-                                            'visibility') if k in args}
+                                            'visibility', 'owner')
+                       if k in args}
             return 200, {'images': store.list(filters)}
         if not rest and method == 'POST':
             return 201, {'image': self.upload_image(store, environ)}
@@ -482,9 +485,10 @@ class ComputeAPI:
         row = self.db.create_instance(
             name, caller.project, image['id'], flavor, user=caller.user,
             user_data=user_data, key_name=key_name, metadata=metadata)
+        storage_url, token = self.image_access(caller, image)
         self.builder.submit_build(row['uuid'], {
             'image': image, 'kernel': kernel, 'ramdisk': ramdisk,
-            'storage_url': self.storage_url(caller), 'token': caller.token,
+            'storage_url': storage_url, 'token': token,
             'user_data': spec.get('user_data'), 'metadata': metadata,
             'key_name': key_name, 'public_key': public_key})
         return server_view(row)
@@ -499,11 +503,32 @@ class ComputeAPI:
             raise HttpError(400, 'key pair %s not found' % key_name)
         return key_name, row['public_key']
 
+    @staticmethod
+    def _foreign_owner(caller, image):
+        """The owning account of another account's (public) image, or
+        None for the caller's own."""
+        owner = image.get('owner')
+        return owner if owner and owner != caller.project else None
+
+    def image_access(self, caller, image):
+        """(storage URL, token) an agent reads a boot's images with: the
+        caller's own for the caller's images; for another account's
+        public image, that account's URL and no token, as the public
+        container's ACL lets anyone read it."""
+        url = self.storage_url(caller)
+        owner = self._foreign_owner(caller, image)
+        if owner is None:
+            return url, caller.token
+        return '%s/%s' % (url.rsplit('/', 1)[0],
+                          urllib.parse.quote(owner, safe='')), None
+
     def boot_images(self, caller, image_id):
         """(image, kernel or None, ramdisk or None) props for a boot; 400
         for an unknown/unbootable image or a missing kernel/ramdisk.
-        Another account's image is simply not found: the lookup runs in
-        the caller's account."""
+        Another account's private image is simply not found (the store
+        sees only public images of other accounts); the kernel and
+        ramdisk of another account's image are looked up in that
+        account, the one the agent will read them from."""
         store = self.image_stores(caller)
         try:
             image = self._boot_image(store, image_id, 'image')
@@ -511,13 +536,14 @@ class ComputeAPI:
                 raise HttpError(400, 'image %s is a %s image; boot a '
                                      'machine image that names it instead'
                                 % (image_id, image['disk_format']))
+            owner = self._foreign_owner(caller, image)
             kernel = ramdisk = None
             if image.get('kernel_id'):
                 kernel = self._boot_image(store, image['kernel_id'],
-                                          'kernel_id')
+                                          'kernel_id', owner)
             if image.get('ramdisk_id'):
                 ramdisk = self._boot_image(store, image['ramdisk_id'],
-                                           'ramdisk_id')
+                                           'ramdisk_id', owner)
             return image, kernel, ramdisk
         finally:
             close = getattr(store, 'close', None)
@@ -525,9 +551,10 @@ class ComputeAPI:
                 close()
 
     @staticmethod
-    def _boot_image(store, image_id, what):
+    def _boot_image(store, image_id, what, owner=None):
         try:
-            image = store.show(image_id)
+            image = store.show(image_id, owner=owner) if owner \
+                else store.show(image_id)
         except ImageNotFound:
             raise HttpError(400, '%s %s not found' % (what, image_id)) \
                 from None

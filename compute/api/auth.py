@@ -45,6 +45,12 @@ class Authenticator:
         (with its [DEFAULT]); objstore's ConfigError if it is missing."""
         return cls(load_app_conf(path, TEMPAUTH_SECTION))
 
+    def accounts(self):
+        """Every storage account a tempauth user has, sorted: the
+        accounts whose public images other users may see."""
+        return sorted({user.account_id
+                       for user in self.tempauth.users.values()})
+
     def identify(self, environ):
         """The Caller of a request; HttpError 401 without a valid token."""
         token = environ.get('HTTP_X_AUTH_TOKEN') or ''

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import urllib.parse
 
 from compute.api.app import ComputeAPI
 from compute.api.auth import Authenticator
@@ -55,14 +56,30 @@ def storage_url_maker(objstore_url):
     return storage_url
 
 
-def image_store_maker(storage_url):
+def account_url_maker(objstore_url):
+    """account -> that account's objstore storage URL."""
+    base = objstore_url.rstrip('/')
+
+    def account_url(account):
+        return '%s/v1/%s' % (base, urllib.parse.quote(account, safe=''))
+    return account_url
+
+
+def image_store_maker(storage_url, accounts=None, account_url=None):
     """caller -> an ImageStore acting with the caller's own token, so
-    objstore itself decides what the caller may read and write."""
+    objstore itself decides what the caller may read and write.
+
+    `accounts()` lists the accounts whose public images the caller also
+    sees: those are read anonymously from `account_url(account)`, so the
+    public container's ACL, not a token, is what lets them be read."""
     def image_stores(caller):
         session = SwiftSession.from_token(storage_url(caller), caller.token)
-        store = ImageStore(session)
-        store.close = session.close
-        return store
+        others = []
+        if accounts is not None:
+            others = [ImageStore(SwiftSession.from_token(
+                account_url(account), None))
+                for account in accounts() if account != caller.project]
+        return ImageStore(session, others=others)
     return image_stores
 
 
@@ -86,11 +103,13 @@ def build_app(conf, clock=None):
                             options.heartbeat_timeout, minimum=1)
     db = ComputeDB(os.path.join(state_dir, 'compute.db'))
     builder = Builder(db, options, secret)
-    storage_url = storage_url_maker(
-        api.get('objstore_url') or 'http://127.0.0.1:8080')
+    objstore_url = api.get('objstore_url') or 'http://127.0.0.1:8080'
+    storage_url = storage_url_maker(objstore_url)
+    image_stores = image_store_maker(storage_url, authenticator.accounts,
+                                     account_url_maker(objstore_url))
     extra = {'clock': clock} if clock else {}
     app = ComputeAPI(db, flavors, builder, authenticator,
-                     image_store_maker(storage_url), storage_url, secret,
+                     image_stores, storage_url, secret,
                      heartbeat_timeout=timeout, **extra)
     return app, builder, db
 

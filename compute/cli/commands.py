@@ -30,7 +30,7 @@ SERVER_FIELDS = ('id', 'name', 'status', 'task_state', 'power_state', 'host',
 IMAGE_COLUMNS = [('ID', 'id'), ('Name', 'name'), ('Disk Format',
                  'disk_format'), ('Container Format', 'container_format'),
                  ('Size', 'size'), ('Status', 'status'),
-                 ('Visibility', 'visibility')]
+                 ('Visibility', 'visibility'), ('Owner', 'owner')]
 FLAVOR_COLUMNS = [('Name', 'name'), ('VCPUs', 'vcpus'), ('RAM (MB)', 'ram'),
                   ('Disk (GB)', 'disk')]
 HOST_COLUMNS = [

@@ -18,12 +18,22 @@ Layout in the account of the session:
   This is our own format, not objstore's SLO/DLO, so a manifest is only
   ever interpreted by this module.
 
+Visibility decides the container: private images live in `images` (and
+`images_segments`), public ones in `images_public` (and
+`images_public_segments`), whose read ACL `.r:*,.rlistings` lets anyone,
+token or not, read and list them. Reading an image by id tries the
+account's `images`, then its `images_public`, then the public containers
+of the other accounts the store was given (`others`, read anonymously).
+An image's `owner` and `visibility` are reported from where it is found,
+so they cannot be forged through metadata; only the owner may delete.
+
 Every object written is checked against the ETag objstore answers with
 (the md5 the object server computed); a mismatch, a wrong `expected_md5`,
 a stream of the wrong length or any other failure deletes whatever the
 upload wrote before the error is raised, so nothing half-made remains.
 Memory stays fixed: bodies are read and sent 1 MiB at a time.
 """
+import collections
 import datetime
 import hashlib
 import json
@@ -43,6 +53,11 @@ CHUNK_SIZE = 1024 * 1024
 DEFAULT_SEGMENT_SIZE = 5 * 1024 ** 3
 MANIFEST_TYPE = 'application/x-compute-image-manifest+json'
 IMAGE_TYPE = 'application/octet-stream'
+SEGMENTS_SUFFIX = '_segments'
+PUBLIC_SUFFIX = '_public'
+# anyone may read the objects of a public container and list it
+PUBLIC_READ_ACL = '.r:*,.rlistings'
+REFUSED = (401, 403)
 _MD5 = re.compile(r'^[0-9a-fA-F]{32}$')
 
 
@@ -56,6 +71,10 @@ class ImageNotFound(ImageError):
 
 class ImageInvalid(ImageError):
     """The request is wrong (bad properties, missing kernel, wrong size)."""
+
+
+class ImageForbidden(ImageError):
+    """The image is another account's; only its owner may change it."""
 
 
 class ImageChecksumError(ImageError):
@@ -212,20 +231,117 @@ class _Upload:
                           'upload: %s', self.image_id, container, name, exc)
 
 
+class _Place(collections.namedtuple('_Place', (
+        'session', 'container', 'segment_container', 'account', 'public',
+        'foreign'))):
+    """Where images can live: one container (and its segment container)
+    of one account, reached through `session`. `foreign`: another
+    account's, seen from the store that found it (read-only there)."""
+
+
 class ImageStore:
-    """Images of one objstore account (the session's)."""
+    """Images of one objstore account (the session's), plus, read-only,
+    the public images of the accounts in `others`.
+
+    `others` are ImageStores over anonymous sessions (SwiftSession
+    .from_token(url, None)) of other accounts; their public containers
+    are searched after this account's own containers.
+    """
 
     def __init__(self, session, container='images',
-                 segment_size=DEFAULT_SEGMENT_SIZE):
+                 segment_size=DEFAULT_SEGMENT_SIZE, others=()):
         if not 0 < segment_size <= constraints.MAX_FILE_SIZE:
             raise ValueError('segment_size must be 1 to %d bytes (the '
                              'largest object objstore takes)'
                              % constraints.MAX_FILE_SIZE)
         self.session = session
         self.container = container
-        self.segment_container = container + '_segments'
+        self.segment_container = container + SEGMENTS_SUFFIX
+        self.public_container = container + PUBLIC_SUFFIX
+        self.public_segment_container = self.public_container + \
+            SEGMENTS_SUFFIX
         self.segment_size = segment_size
-        self._containers_made = False
+        self.others = list(others)
+        self._containers_made = set()
+
+    @property
+    def account(self):
+        return self.session.account
+
+    def close(self):
+        """Release the connections of this store and of `others`."""
+        for store in [self] + self.others:
+            close = getattr(store.session, 'close', None)
+            if close is not None:
+                close()
+
+    # --- where images live --------------------------------------------------
+
+    def _place(self, public, foreign=False):
+        if public:
+            return _Place(self.session, self.public_container,
+                          self.public_segment_container, self.account,
+                          True, foreign)
+        return _Place(self.session, self.container, self.segment_container,
+                      self.account, False, foreign)
+
+    def _own_places(self, foreign=False):
+        """Private then public; an anonymous session only ever gets into
+        the public one, so it does not try the other."""
+        places = [self._place(True, foreign)]
+        if not getattr(self.session, 'anonymous', False):
+            places.insert(0, self._place(False, foreign))
+        return places
+
+    def _places(self, owner=None):
+        """Every place to look, own account first; with `owner`, only
+        that account's."""
+        places = []
+        if owner is None or owner == self.account:
+            places += self._own_places()
+        for other in self.others:
+            if owner is None or owner == other.account:
+                places += other._own_places(foreign=True)
+        return places
+
+    @staticmethod
+    def _absent(place, exc):
+        """Whether an error just means "no image here": a 404, or a
+        refusal to an anonymous reader (an account that never made its
+        public container answers those with 401)."""
+        if isinstance(exc, NotFound):
+            return True
+        return getattr(place.session, 'anonymous', False) and \
+            exc.status in REFUSED
+
+    def _head_at(self, place, image_id):
+        """The object headers of the image at `place`, or None."""
+        try:
+            return place.session.head_object(place.container, image_id)
+        except SwiftError as exc:
+            if self._absent(place, exc):
+                return None
+            raise
+
+    def _locate(self, image_id, owner=None):
+        """(place, canonical id, headers) of the first place holding the
+        image; ImageNotFound if none does."""
+        canonical = _canonical_id(image_id)
+        if canonical is not None:
+            for place in self._places(owner):
+                headers = self._head_at(place, canonical)
+                if headers is not None:
+                    return place, canonical, headers
+        raise ImageNotFound('no image %s' % (image_id,))
+
+    @staticmethod
+    def _view(place, image_id, headers):
+        """An image's properties as users see them. Owner and visibility
+        come from where the object is, which nobody can forge by
+        writing metadata."""
+        return dict(image_props.from_headers(headers), id=image_id,
+                    owner=place.account,
+                    visibility='public' if place.public else 'private')
 
     # --- upload -----------------------------------------------------------
 
@@ -235,22 +351,24 @@ class ImageStore:
 
         `size`, if given, must be the stream's length exactly; without it
         the length is found from the stream where possible. `progress` is
-        called with the bytes read so far.
+        called with the bytes read so far. A public image goes to the
+        world-readable container, a private one to the account's own.
         """
         props = self._check_upload(properties, size, expected_md5)
         if size is None:
             size = stream_length(stream)
-        self._make_containers()
+        place = self._place(props.get('visibility') == 'public')
+        self._make_containers(place)
         image_id = str(uuid.uuid4())
         upload = _Upload(self, image_id)
         reader = _Reader(stream, progress)
         try:
             if size is not None and size <= self.segment_size:
-                final = self._put_single(upload, reader, props, size,
+                final = self._put_single(place, upload, reader, props, size,
                                          expected_md5)
             else:
-                final = self._put_segmented(upload, reader, props, size,
-                                            expected_md5)
+                final = self._put_segmented(place, upload, reader, props,
+                                            size, expected_md5)
         except _ShortStream:
             upload.cleanup()
             raise ImageInvalid('the image stream ended after %d bytes but '
@@ -277,8 +395,8 @@ class ImageStore:
         if expected_md5 is not None and not _MD5.match(str(expected_md5)):
             raise ImageInvalid('expected checksum must be 32 hex digits, got '
                                '%r' % (expected_md5,))
-        if properties.get('owner') is None:
-            properties['owner'] = self.session.account
+        # the owner is the account the image is stored in, always
+        properties['owner'] = self.account
         try:
             props = image_props.validate(properties)
         except ValueError as exc:
@@ -287,12 +405,15 @@ class ImageStore:
         return props
 
     def _check_boot_images(self, props):
-        """kernel_id / ramdisk_id must be active aki / ari images here."""
+        """kernel_id / ramdisk_id must be active aki / ari images of this
+        account (an agent reads all of a boot's images with one account's
+        access), and public ones for a public image, so that whoever may
+        boot the image may read them too."""
         for prop, fmt in (('kernel_id', 'aki'), ('ramdisk_id', 'ari')):
             if prop not in props:
                 continue
             try:
-                other = self.show(props[prop])
+                other = self.show(props[prop], owner=self.account)
             except ImageNotFound:
                 raise ImageInvalid('%s %s: no such image' % (
                     prop, props[prop])) from None
@@ -302,14 +423,24 @@ class ImageStore:
             if other.get('status') != 'active':
                 raise ImageInvalid('%s %s is not active (status %s)' % (
                     prop, props[prop], other.get('status')))
+            if props.get('visibility') == 'public' and \
+                    other.get('visibility') != 'public':
+                raise ImageInvalid('%s %s is private: a public image can '
+                                   'only name public kernel and ramdisk '
+                                   'images' % (prop, props[prop]))
 
-    def _make_containers(self):
-        if not self._containers_made:
-            self.session.put_container(self.container)
-            self.session.put_container(self.segment_container)
-            self._containers_made = True
+    def _make_containers(self, place):
+        """Create the place's containers once; public ones carry a read
+        ACL that lets anyone read and list them."""
+        if place.container in self._containers_made:
+            return
+        headers = {'X-Container-Read': PUBLIC_READ_ACL} if place.public \
+            else None
+        self.session.put_container(place.container, headers=headers)
+        self.session.put_container(place.segment_container, headers=headers)
+        self._containers_made.add(place.container)
 
-    def _put_single(self, upload, reader, props, size, expected_md5):
+    def _put_single(self, place, upload, reader, props, size, expected_md5):
         """One object: PUT as 'saving', verify, POST the full properties."""
         headers = self._headers(dict(props, status='saving'))
         headers['Content-Type'] = IMAGE_TYPE
@@ -318,8 +449,8 @@ class ImageStore:
             headers['ETag'] = expected_md5.lower()
         part = reader.part(size, exact=True)
         try:
-            upload.put(self.container, upload.image_id, iter(part), headers,
-                       size, part.md5)
+            upload.put(place.container, upload.image_id, iter(part),
+                       headers, size, part.md5)
         except SwiftError as exc:
             if exc.status == 422:
                 raise ImageChecksumError(
@@ -329,11 +460,12 @@ class ImageStore:
             raise
         self._check_complete(reader, size, expected_md5)
         final = self._final(props, reader)
-        self.session.post_object(self.container, upload.image_id,
+        self.session.post_object(place.container, upload.image_id,
                                  self._headers(final))
         return final
 
-    def _put_segmented(self, upload, reader, props, size, expected_md5):
+    def _put_segmented(self, place, upload, reader, props, size,
+                       expected_md5):
         """Segments in order, then the manifest (the image appears last)."""
         segments = []
         while self._more(reader, size):
@@ -342,7 +474,7 @@ class ImageStore:
             if size is not None:
                 length = min(length, size - reader.consumed)
             part = reader.part(length, exact=size is not None)
-            upload.put(self.segment_container, name, iter(part),
+            upload.put(place.segment_container, name, iter(part),
                        {'Content-Type': IMAGE_TYPE},
                        length if size is not None else None, part.md5)
             segments.append({'name': name, 'size': part.size,
@@ -352,7 +484,7 @@ class ImageStore:
         headers = self._headers(final)
         headers['Content-Type'] = MANIFEST_TYPE
         manifest = json.dumps(segments).encode('utf-8')
-        upload.put(self.container, upload.image_id, manifest, headers,
+        upload.put(place.container, upload.image_id, manifest, headers,
                    len(manifest), hashlib.md5(manifest))
         return final
 
@@ -388,42 +520,40 @@ class ImageStore:
 
     # --- reading ------------------------------------------------------------
 
-    def _head(self, image_id):
-        """(canonical id, object headers); ImageNotFound if none."""
-        canonical = _canonical_id(image_id)
-        if canonical is None:
-            raise ImageNotFound('no image %s' % (image_id,))
-        try:
-            return canonical, self.session.head_object(self.container,
-                                                       canonical)
-        except NotFound:
-            raise ImageNotFound('no image %s' % (image_id,)) from None
-
-    def show(self, image_id):
-        """The image's properties (with 'id')."""
-        canonical, headers = self._head(image_id)
-        return dict(image_props.from_headers(headers), id=canonical)
+    def show(self, image_id, owner=None):
+        """The image's properties (with 'id' and 'owner'): this account's
+        private or public image, else another account's public one. With
+        `owner`, only that account's images are looked at."""
+        place, canonical, headers = self._locate(image_id, owner)
+        return self._view(place, canonical, headers)
 
     def list(self, filters=None):
-        """Every image of the account, as dicts sorted by id, keeping those
-        whose properties equal every filter value (compared as text)."""
+        """This account's images and the other accounts' public ones, as
+        dicts sorted by id, keeping those whose properties equal every
+        filter value (compared as text)."""
         wanted = {k: str(v) for k, v in (filters or {}).items()
                   if v is not None}
         images = []
+        for place in self._places():
+            for image in self._list_at(place):
+                if all(str(image.get(k)) == v for k, v in wanted.items()):
+                    images.append(image)
+        return sorted(images, key=lambda image: image['id'])
+
+    def _list_at(self, place):
+        """The images of one place (none if its container is missing)."""
         try:
-            listing = list(self.session.list_objects(self.container))
-        except NotFound:
-            return []
+            listing = list(place.session.list_objects(place.container))
+        except SwiftError as exc:
+            if self._absent(place, exc):
+                return
+            raise
         for entry in listing:
             if _canonical_id(entry['name']) != entry['name']:
                 continue  # not an image this store wrote
-            try:
-                image = self.show(entry['name'])
-            except ImageNotFound:
-                continue  # deleted since the listing
-            if all(str(image.get(k)) == v for k, v in wanted.items()):
-                images.append(image)
-        return images
+            headers = self._head_at(place, entry['name'])
+            if headers is not None:   # else deleted since the listing
+                yield self._view(place, entry['name'], headers)
 
     def open(self, image_id, verify=True):
         """An iterator of the image's bytes.
@@ -433,15 +563,15 @@ class ImageStore:
         its manifest entry as it ends): ImageChecksumError if they differ,
         raised from the iterator after the last chunk.
         """
-        canonical, headers = self._head(image_id)
+        place, canonical, headers = self._locate(image_id)
         props = image_props.from_headers(headers)
         if props.get('status') != 'active':
             raise ImageInvalid('image %s is not active (status %s)'
                                % (canonical, props.get('status')))
         if self._is_manifest(headers):
-            chunks = self._segment_chunks(canonical, verify)
+            chunks = self._segment_chunks(place, canonical, verify)
         else:
-            chunks = self._object_chunks(canonical, props, verify)
+            chunks = self._object_chunks(place, canonical, props, verify)
         if not verify:
             return chunks
         return _verified(chunks, canonical, props)
@@ -451,12 +581,13 @@ class ImageStore:
         ctype = (headers.get('Content-Type') or '').split(';')[0].strip()
         return ctype == MANIFEST_TYPE
 
-    def _object_chunks(self, image_id, props, verify):
+    @staticmethod
+    def _object_chunks(place, image_id, props, verify):
         """The bytes of a one-object image. objstore's ETag is the md5 of
         what it holds, so a mismatch shows before a byte is passed on."""
         try:
-            headers, chunks = self.session.get_object(
-                self.container, image_id, CHUNK_SIZE)
+            headers, chunks = place.session.get_object(
+                place.container, image_id, CHUNK_SIZE)
         except NotFound:
             raise ImageNotFound('no image %s' % image_id) from None
         if verify and _etag(headers) != props.get('checksum'):
@@ -467,9 +598,11 @@ class ImageStore:
                                     props.get('checksum')))
         yield from chunks
 
-    def _manifest(self, image_id):
+    @staticmethod
+    def _manifest(place, image_id):
         """The segment list of a segmented image."""
-        _headers, chunks = self.session.get_object(self.container, image_id)
+        _headers, chunks = place.session.get_object(place.container,
+                                                    image_id)
         body = b''.join(chunks)
         try:
             segments = json.loads(body)
@@ -478,11 +611,11 @@ class ImageStore:
             raise ImageChecksumError('image %s: its manifest is damaged'
                                      % image_id) from None
 
-    def _segment_chunks(self, image_id, verify):
-        for name, size, etag in self._manifest(image_id):
+    def _segment_chunks(self, place, image_id, verify):
+        for name, size, etag in self._manifest(place, image_id):
             try:
-                _headers, chunks = self.session.get_object(
-                    self.segment_container, name, CHUNK_SIZE)
+                _headers, chunks = place.session.get_object(
+                    place.segment_container, name, CHUNK_SIZE)
             except NotFound:
                 raise ImageChecksumError('image %s: segment %s is missing'
                                          % (image_id, name)) from None
@@ -500,36 +633,41 @@ class ImageStore:
     # --- delete -------------------------------------------------------------
 
     def delete(self, image_id):
-        """Remove the image and its segments.
+        """Remove the image and its segments; ImageForbidden for another
+        account's public image (only its owner may delete it).
 
         The manifest goes first so a half-finished delete never leaves a
         visible image with missing parts (only invisible segments, which
         the listing by prefix finds again on a retry).
         """
-        canonical, headers = self._head(image_id)
+        place, canonical, headers = self._locate(image_id)
+        if place.foreign:
+            raise ImageForbidden('image %s belongs to %s: only its owner '
+                                 'may delete it' % (canonical,
+                                                    place.account))
         segments = []
         if self._is_manifest(headers):
             try:
                 segments = [name for name, _s, _e in
-                            self._manifest(canonical)]
+                            self._manifest(place, canonical)]
             except (ImageChecksumError, NotFound):
                 segments = []
         try:
-            self.session.delete_object(self.container, canonical)
+            self.session.delete_object(place.container, canonical)
         except NotFound:
             raise ImageNotFound('no image %s' % (image_id,)) from None
-        self._delete_segments(canonical, segments)
+        self._delete_segments(place, canonical, segments)
 
-    def _delete_segments(self, image_id, known):
+    def _delete_segments(self, place, image_id, known):
         names = set(known)
         try:
             names.update(entry['name'] for entry in self.session.list_objects(
-                self.segment_container, prefix=image_id + '/'))
+                place.segment_container, prefix=image_id + '/'))
         except NotFound:
             pass
         for name in sorted(names):
             try:
-                self.session.delete_object(self.segment_container, name)
+                self.session.delete_object(place.segment_container, name)
             except NotFound:
                 pass
 

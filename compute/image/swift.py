@@ -52,28 +52,36 @@ def _raise_for(resp, what):
 
 
 class SwiftSession:
-    """An authenticated connection to one objstore account."""
+    """An authenticated connection to one objstore account (or an
+    anonymous one: see from_token)."""
 
     def __init__(self, auth_url, user, key, timeout=DEFAULT_TIMEOUT):
         self.auth_url, self.user, self.key = auth_url, user, key
         self.timeout = timeout
         self.storage_url = None
         self.token = None
+        self.anonymous = False
         self.http = requests.Session()
 
     @classmethod
     def from_token(cls, storage_url, token, timeout=DEFAULT_TIMEOUT):
         """A session acting with a token someone else obtained (no
-        credentials, so a 401 is final)."""
+        credentials, so a 401 is final).
+
+        With `token` None the session is anonymous: requests carry no
+        X-Auth-Token, so objstore lets them read only what container ACLs
+        open to everyone (public images of another account)."""
         session = cls(None, None, None, timeout=timeout)
         session.storage_url = storage_url.rstrip('/')
         session.token = token
+        session.anonymous = token is None
         return session
 
     @property
     def account(self):
         """The account name: the last component of the storage URL."""
-        self._ensure_auth()
+        if self.storage_url is None:
+            self._ensure_auth()
         path = urllib.parse.urlsplit(self.storage_url).path
         return urllib.parse.unquote(path.rstrip('/').rsplit('/', 1)[-1])
 
@@ -98,7 +106,7 @@ class SwiftSession:
         self.storage_url, self.token = url.rstrip('/'), token
 
     def _ensure_auth(self):
-        if self.token is None:
+        if self.token is None and not self.anonymous:
             self.authenticate()
 
     def _send(self, method, url, **kwargs):
@@ -126,7 +134,9 @@ class SwiftSession:
         self._ensure_auth()
         resendable = data is None or isinstance(data, bytes)
         for attempt in (1, 2):
-            sent = dict(headers or {}, **{'X-Auth-Token': self.token})
+            sent = dict(headers or {})
+            if not self.anonymous:
+                sent['X-Auth-Token'] = self.token
             resp = self._send(method, self._url(container, name),
                               headers=sent, data=data, params=params,
                               stream=stream)

@@ -603,3 +603,24 @@ def test_failed_fetch_leaves_not_even_a_lock_file(manager, cache):
     with pytest.raises(mgr.BadRequest):
         manager.spawn(payload(image))
     assert os.listdir(cache.directory) == ['users']
+
+
+def test_spawn_without_token_reads_the_owners_account_anonymously(
+        manager, driver, store):
+    """Another account's public image: the API sends the owner's storage
+    URL and no token; the agent's store is made with exactly that."""
+    image = store.add(b'\3' * 4096)
+    owner_url = 'http://127.0.0.1:1/v1/AUTH_owner'
+    body = payload(image, storage_url=owner_url, token=None)
+    assert manager.spawn(body) == {'power_state': 'running'}
+    assert store.tokens == [(owner_url, None)]
+    assert driver.list_instances() == [body['domain_name']]
+
+
+def test_default_store_factory_without_token_is_anonymous():
+    store = mgr.default_store_factory('http://127.0.0.1:1/v1/AUTH_o', None)
+    try:
+        assert store.session.anonymous
+        assert store.account == 'AUTH_o'
+    finally:
+        store.close()

@@ -81,3 +81,8 @@ def test_missing_tempauth_section(tmp_path):
     path.write_text('[app:proxy-server]\nuse = x\n')
     with pytest.raises(ConfigError):
         Authenticator.from_proxy_conf(str(path))
+
+
+def test_accounts_are_every_tempauth_users_account(auth):
+    """Candidate owners of public images: one entry per account."""
+    assert auth.accounts() == ['AUTH_admin', 'AUTH_test']
