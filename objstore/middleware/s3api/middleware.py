@@ -13,15 +13,22 @@ error codes, quoted ETags; never a Swift-style body.
     # virtual-host-style buckets: <bucket>.<storage_domain>
     # storage_domain = localhost, s3.127.0.0.1.nip.io
     # location = us-east-1
+    # registry_account = .s3_buckets
     # extra credentials besides tempauth's users:
     # s3_key_<ACCESSKEY> = <secret> <account:user>
 
-Buckets live in the signer's own account, so bucket names are unique per
-account, not cluster-wide: BucketAlreadyExists cannot be told from
-"another account has it" (there is no registry); creating a bucket you
-already have answers 200 in us-east-1 and BucketAlreadyOwnedByYou
-elsewhere, as S3 does. Anonymous S3 requests are refused (AccessDenied):
-without a signature there is no account to look the bucket up in.
+Buckets live in the signer's own account; their names are one
+cluster-wide namespace kept by the bucket registry (registry.py, in the
+reserved account ``registry_account``, default ``.s3_buckets``; set it
+empty for names unique per account only): CreateBucket claims the name
+first and answers BucketAlreadyExists when another account holds it;
+DeleteBucket frees it. Creating a bucket you already have answers 200
+in us-east-1 and BucketAlreadyOwnedByYou elsewhere, as S3 does.
+Containers made through the Swift API are not registered until their
+owner creates them as buckets through S3 (which claims the name if it is
+free); until then they work for their owner as before. Anonymous S3
+requests are refused (AccessDenied): without a signature there is no
+account to look the bucket up in.
 
 Multipart uploads (``?uploads``, ``?uploadId``, ``?partNumber``) are
 routed to ``multipart.handle(ctx)``; ``min_part_size`` (bytes, default
@@ -38,7 +45,7 @@ from http import HTTPStatus
 from objstore.common import info
 from objstore.common.http import HTTPError, Request, request_path
 from objstore.middleware.s3api import request as s3request
-from objstore.middleware.s3api import multipart, multipart_rules
+from objstore.middleware.s3api import multipart, multipart_rules, registry
 from objstore.middleware.s3api import swift, xmlbody
 from objstore.middleware.s3api.errors import S3Error
 
@@ -215,6 +222,7 @@ class S3ApiMiddleware:
             s3request.DEFAULT_LOCATION
         self.credentials = credentials
         self.min_part_size = _min_part_size(conf)
+        self.registry = registry.from_conf(app, conf)
         if authenticate is None:
             from objstore.middleware.s3api import auth
             authenticate = auth.authenticate
@@ -411,7 +419,29 @@ class S3ApiMiddleware:
         if location and location != self.location:
             raise S3Error('InvalidLocationConstraint',
                           LocationConstraint=location)
+        claimed = self.registry is not None and self.registry.claim(
+            ctx.environ, ctx.bucket, ctx.account, ctx.identity.user)
+        made = []
+        try:
+            return self._create_container(ctx, canned, location, made)
+        finally:
+            if claimed and not made:
+                self._release(ctx)
+
+    def _release(self, ctx):
+        """Free the caller's claim on the bucket's name (best effort: a
+        name left claimed stays the caller's, who may create it again)."""
+        try:
+            self.registry.release(ctx.environ, ctx.bucket, ctx.account)
+        except Exception:
+            log.exception('s3api: could not release bucket name %s',
+                          ctx.bucket)
+
+    def _create_container(self, ctx, canned, location, made):
+        """CreateBucket's container; ``made`` gets True once the bucket
+        exists (already, or made now)."""
         if ctx.bucket_exists():
+            made.append(True)
             if self.location != 'us-east-1':
                 raise S3Error('BucketAlreadyOwnedByYou',
                               resource=ctx.resource(),
@@ -424,6 +454,8 @@ class S3ApiMiddleware:
         headers[OWNER_SYSMETA] = ctx.identity.user
         resp = ctx.swift('PUT', ctx.bucket, headers=headers)
         swift.close(resp)
+        if resp.status_int in (201, 202):
+            made.append(True)
         if resp.status_int == 202 and self.location != 'us-east-1':
             raise S3Error('BucketAlreadyOwnedByYou', resource=ctx.resource(),
                           BucketName=ctx.bucket)
@@ -443,6 +475,11 @@ class S3ApiMiddleware:
         if resp.status_int == 409:
             raise S3Error('BucketNotEmpty', resource=ctx.resource(),
                           BucketName=ctx.bucket)
+        if self.registry is not None and (
+                200 <= resp.status_int < 300 or resp.status_int == 404):
+            # the name is free again (a 404: a claim whose container went
+            # away through the Swift API is freed too)
+            self._release(ctx)
         if not 200 <= resp.status_int < 300:
             ctx.fail(resp)
         # the multipart segments container, when empty (best effort)
