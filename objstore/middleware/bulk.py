@@ -68,6 +68,22 @@ def sub_environ(environ, method, path, body=b'', length=0):
     return env
 
 
+class MemberBody:
+    """One archive member as a sub-request's wsgi.input. An archive that
+    ends inside the member (or is corrupt there) reads as a short body
+    (OSError, as a client that went away), which the proxy answers with
+    a 499 and stores nothing; tarfile's own errors would be a 500."""
+
+    def __init__(self, fileobj):
+        self.fileobj = fileobj
+
+    def read(self, size=-1):
+        try:
+            return self.fileobj.read(size)
+        except (tarfile.TarError, EOFError, zlib.error) as e:
+            raise OSError('the archive ends inside this member: %s' % e)
+
+
 class Bulk:
     def __init__(self, app, settings):
         self.app = app
@@ -222,7 +238,8 @@ class Bulk:
             return [rules.quoted(container), rules.status_text(failed)]
         path = '/v1/%s/%s/%s' % (account, container, obj)
         status, body = self._call(sub_environ(
-            environ, 'PUT', path, tar.extractfile(member), member.size))
+            environ, 'PUT', path, MemberBody(tar.extractfile(member)),
+            member.size))
         if status == 401:
             raise HTTPError(401, body)
         if not 200 <= status < 300:
