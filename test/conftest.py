@@ -5,6 +5,7 @@ config and device directories, and are stopped when the test ends.
 """
 import importlib.util
 import os
+import random
 import secrets
 import signal
 import socket
@@ -133,10 +134,14 @@ def start_server(tmp_path, cluster_conf):
         server.stop()
 
 
-def _free_aio_base(nodes):
-    """A storage port base whose aio ports are all free right now."""
+def free_aio_base(nodes):
+    """A storage port base whose aio ports are all free right now, tried
+    in random order so that test sessions running side by side do not
+    all pick the first free range at once."""
     from objstore.cli import aio
-    base = aio.free_base_port(nodes)
+    candidates = list(range(20000, 40000, 700))
+    random.shuffle(candidates)
+    base = aio.free_base_port(nodes, candidates)
     if base is None:
         pytest.skip('no free port range for an all-in-one cluster')
     return base
@@ -152,7 +157,7 @@ def aio_cluster(tmp_path_factory):
     import io
     from objstore.cli import aio
     var = str(tmp_path_factory.mktemp('aio') / 'var')
-    aio.setup(var, out=io.StringIO(), base_port=_free_aio_base(aio.NODES),
+    aio.setup(var, out=io.StringIO(), base_port=free_aio_base(aio.NODES),
               port=free_port())
     conf = os.path.join(var, 'etc', 'objstore.conf')
     saved = os.environ.get('OBJSTORE_CONF')
@@ -175,4 +180,4 @@ def aio_cluster(tmp_path_factory):
 def free_aio_ports():
     """(storage base port, proxy port) that are free right now."""
     from objstore.cli import aio
-    return _free_aio_base(aio.NODES), free_port()
+    return free_aio_base(aio.NODES), free_port()

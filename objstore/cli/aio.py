@@ -123,8 +123,8 @@ bind_port = {port}
 workers = {workers}
 
 [pipeline:main]
-pipeline = gatekeeper healthcheck bulk s3api tempauth copy slo dlo versioned_writes \
-    symlink proxy-server
+pipeline = gatekeeper healthcheck bulk tempurl s3api tempauth copy slo dlo \
+    versioned_writes symlink proxy-server
 
 [filter:gatekeeper]
 use = objstore.middleware.gatekeeper
@@ -149,6 +149,9 @@ use = objstore.middleware.versioned_writes
 
 [filter:symlink]
 use = objstore.middleware.symlink
+
+[filter:tempurl]
+use = objstore.middleware.tempurl
 
 [filter:s3api]
 use = objstore.middleware.s3api.middleware

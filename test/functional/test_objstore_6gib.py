@@ -30,7 +30,7 @@ import pytest
 import requests
 
 from objstore.cli import aio
-from test.conftest import free_port
+from test.conftest import free_aio_base, free_port
 
 GIB = 1024 ** 3
 SIZE = 6 * GIB
@@ -69,11 +69,8 @@ def small_cluster(tmp_path_factory):
         pytest.skip('needs %.1f GiB free disk for a 6 GiB object, %s has '
                     '%.1f GiB' % (NEEDED / GIB, root, free / GIB))
     var = str(root / 'var')
-    base = aio.free_base_port(1)
-    if base is None:
-        pytest.skip('no free port range for an all-in-one cluster')
-    aio.setup(var, out=io.StringIO(), base_port=base, nodes=1, replicas=1,
-              workers=2, port=free_port())
+    aio.setup(var, out=io.StringIO(), base_port=free_aio_base(1), nodes=1,
+              replicas=1, workers=2, port=free_port())
     conf = os.path.join(var, 'etc', 'objstore.conf')
     saved = os.environ.get('OBJSTORE_CONF')
     os.environ['OBJSTORE_CONF'] = conf

@@ -182,7 +182,7 @@ def test_sample_config_parses():
                         'proxy-server.conf')
     conf = read_conf(path)
     assert pipeline_names(path) == ['gatekeeper', 'healthcheck', 'bulk',
-                                    's3api', 'tempauth', 'copy', 'slo', 'dlo',
+                                    'tempurl', 's3api', 'tempauth', 'copy', 'slo', 'dlo',
                                     'versioned_writes', 'symlink',
                                     'proxy-server']
     # every filter it names exists
