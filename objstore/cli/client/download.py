@@ -7,13 +7,27 @@ name and renamed only once its bytes are verified (see verify.py for
 what is checked for plain objects, SLOs and DLOs), so a failed or
 damaged download never replaces a good file. Names that would land
 outside the current directory (absolute, or with ``..``) are refused.
+
+Large objects come down in parts at once (parts.py plans them,
+part_fetch.py fetches them into the temporary file at their offsets): a
+static large object segment by segment, each checked against its
+manifest entry, and a plain object above parts.PLAIN_THRESHOLD in
+ranges, checked as a whole against its ETag. The first request of a
+file download asks for ``?multipart-manifest=get``, which answers a
+plain object with the object itself and an SLO with its manifest, so
+neither costs an extra round trip. ``--output -`` keeps one stream (a
+pipe cannot be written at offsets).
 """
+import errno
 import json
 import os
 import tempfile
 
 from objstore.cli.client.common import check_jobs, run_parallel
 from objstore.cli.client.errors import ClientError, UsageError
+from objstore.cli.client.part_fetch import PartFetcher
+from objstore.cli.client.parts import (plain_plan, plan_size, segment_jobs,
+                                       slo_plan, split_plain)
 from objstore.cli.client.progress import Progress
 from objstore.cli.client.streams import range_md5
 from objstore.cli.client.upload import is_slo
@@ -23,6 +37,8 @@ from objstore.cli.client.verify import (NoChecker, SegmentChecker,
 
 # large reads: per-chunk Python work (hashing, progress) is the cost
 CHUNK = 1 << 20
+# a stored manifest is at most a few MiB; refuse to hold more in memory
+MAX_MANIFEST = 64 * 1024 * 1024
 
 
 def local_path(obj):
@@ -88,10 +104,12 @@ class Downloader:
             return False
         return range_md5(path) == unquote_etag(headers.get('ETag'))
 
-    def fetch(self, container, obj, sink):
+    def fetch(self, container, obj, sink, resp=None):
         """Stream the object into ``sink`` (a binary file), verifying;
-        returns (number of bytes, its X-Object-Meta-Mtime or None)."""
-        resp = self.conn.request('GET', container, obj, stream=True)
+        returns (number of bytes, its X-Object-Meta-Mtime or None).
+        ``resp`` is the object's GET answer when already open."""
+        if resp is None:
+            resp = self.conn.request('GET', container, obj, stream=True)
         try:
             checker = self.checker(container, obj, resp.headers)
             length = resp.headers.get('Content-Length')
@@ -121,6 +139,79 @@ class Downloader:
                 'ranges and nested manifests carry no MD5 of the bytes'))
         return count, resp.headers.get('X-Object-Meta-Mtime')
 
+    def fetch_to_file(self, container, obj, sink, sink_path):
+        """Like fetch() into the regular file ``sink`` (at
+        ``sink_path``), in parallel parts when the object is large;
+        returns (number of bytes, mtime or None)."""
+        resp = self.conn.request('GET', container, obj, stream=True,
+                                 query={'multipart-manifest': 'get'})
+        headers = resp.headers
+        mtime = headers.get('X-Object-Meta-Mtime')
+        if is_slo(headers):
+            parts = self.slo_parts(container, obj, resp)
+            self.fetch_parts(container, obj, sink, parts)
+            unverified = sum(1 for p in parts if p.md5 is None)
+            if unverified:
+                self.out.note('%s/%s: %d segment(s) not verified (ranges '
+                              'and nested manifests carry no MD5 of the '
+                              'bytes)' % (container, obj, unverified))
+            return plan_size(parts), mtime
+        if headers.get('X-Object-Manifest'):
+            resp.close()   # that was the DLO's manifest, not its bytes
+            return self.fetch(container, obj, sink)
+        length = headers.get('Content-Length') or ''
+        etag = unquote_etag(headers.get('ETag'))
+        if not (length.isdigit() and etag and split_plain(int(length))):
+            return self.fetch(container, obj, sink, resp)
+        resp.close()
+        size = int(length)
+        self.fetch_parts(container, obj, sink,
+                         plain_plan(container, obj, size, etag))
+        got = range_md5(sink_path)
+        if got != etag:
+            raise ClientError('%s/%s: MD5 %s does not match the ETag %s'
+                              % (container, obj, got, etag))
+        return size, mtime
+
+    def slo_parts(self, container, obj, resp):
+        """The parts of the SLO whose manifest answer is ``resp``."""
+        try:
+            body = bytearray()
+            for chunk in resp.iter_content(CHUNK):
+                body += chunk
+                if len(body) > MAX_MANIFEST:
+                    raise ClientError('%s/%s: the SLO manifest is too large'
+                                      % (container, obj))
+        except OSError as e:
+            raise ClientError('%s/%s: %s' % (container, obj, e))
+        finally:
+            resp.close()
+        try:
+            return slo_plan(json.loads(bytes(body)))
+        except (ValueError, TypeError, AttributeError):
+            raise ClientError('%s/%s: the SLO manifest is not readable'
+                              % (container, obj))
+
+    def fetch_parts(self, container, obj, sink, parts):
+        """Fetch ``parts`` of container/obj into the open file ``sink``
+        at their offsets."""
+        sink.flush()
+        fd = sink.fileno()
+        size = plan_size(parts)
+        os.ftruncate(fd, size)
+        if size and hasattr(os, 'posix_fallocate'):
+            try:   # reserve the space now: a full disk fails early
+                os.posix_fallocate(fd, 0, size)
+            except OSError as e:
+                if e.errno == errno.ENOSPC:
+                    raise ClientError('%s/%s: no space for %d bytes'
+                                      % (container, obj, size))
+        try:
+            PartFetcher(self.conn, fd, parts, self.progress,
+                        segment_jobs(self.args)).run()
+        except ClientError as e:
+            raise ClientError('%s/%s: %s' % (container, obj, e), e.status)
+
     def to_file(self, container, obj, path):
         if path.endswith('/') or (obj.endswith('/') and
                                   self.args.output is None):
@@ -134,7 +225,8 @@ class Downloader:
         fd, tmp = tempfile.mkstemp(prefix='.objstore-', dir=directory)
         try:
             with os.fdopen(fd, 'wb') as sink:
-                count, mtime = self.fetch(container, obj, sink)
+                count, mtime = self.fetch_to_file(container, obj, sink,
+                                                  tmp)
             os.replace(tmp, path)
             restore_mtime(path, mtime)
         except BaseException:

@@ -102,6 +102,9 @@ def build_parser():
     p.add_argument('-o', '--output', help='file to write (- for stdout)')
     p.add_argument('-p', '--prefix')
     p.add_argument('-j', '--jobs', type=int, default=10)
+    p.add_argument('--segment-jobs', type=int, default=None,
+                   help='parts of one large object fetched at once '
+                        '(default: the smaller of --jobs and 4)')
     p.add_argument('--skip-identical', action='store_true')
 
     p = command('delete', 'delete objects or containers')
