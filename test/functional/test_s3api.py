@@ -1,16 +1,21 @@
 """The S3 API through a real proxy over the all-in-one cluster.
 
-The all-in-one proxy runs s3api in front of tempauth; boto3 (client and resource), the aws command line and
-plain HTTP talk to it, and what S3 stored is read back through the Swift
-API. Multipart uploads are another module's business.
+The all-in-one proxy runs s3api in front of tempauth; boto3 (client and
+resource), the aws command line and plain HTTP talk to it, and what S3
+stored is read back through the Swift API. Multipart uploads are another
+module's business; test_bad_requests_table is the issue's table of bad
+requests.
 """
 import base64
+import contextlib
+import datetime
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import uuid
+from unittest import mock
 
 import pytest
 import requests
@@ -302,13 +307,15 @@ def test_aws_cli(proxy, tmp_path):
 
 def raw(proxy, method, path, body=b'', headers=None):
     """An unsigned-by-boto request, signed with SigV4 by botocore's
-    signer so that only the thing under test is wrong."""
+    signer so that only the thing under test is wrong (a given
+    x-amz-content-sha256 is signed as given)."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
     req = AWSRequest(method=method, url=proxy + path, data=body,
                      headers=dict(headers or {}))
-    req.headers['x-amz-content-sha256'] = hashlib.sha256(body).hexdigest()
+    if 'x-amz-content-sha256' not in req.headers:
+        req.headers['x-amz-content-sha256'] = hashlib.sha256(body).hexdigest()
     SigV4Auth(Credentials('test:tester', 'testing'), 's3',
               'us-east-1').add_auth(req)
     prepared = req.prepare()
@@ -322,34 +329,129 @@ def s3_code(resp):
     return ET.fromstring(resp.content).find('Code').text
 
 
+def s3_message(resp):
+    import xml.etree.ElementTree as ET
+    return ET.fromstring(resp.content).find('Message').text
+
+
+@contextlib.contextmanager
+def signing_clock(delta):
+    """botocore signs as if its clock were ``delta`` off: a request made
+    in the past without sleeping (SigV4 and presigned URLs alike)."""
+    when = datetime.datetime.now(datetime.timezone.utc).replace(
+        tzinfo=None) + delta
+    with mock.patch('botocore.auth.get_current_datetime', return_value=when):
+        yield
+
+
+def presigned(client, operation, params, expires=3600):
+    return client.generate_presigned_url(operation, Params=params,
+                                         ExpiresIn=expires)
+
+
 def test_bad_requests_table(proxy, s3, bucket, swift_auth):
-    """Bad requests get S3's code and leave what is stored as it was."""
+    """Bad requests get S3's code and leave what is stored as it was.
+
+    48 rows here, 25 more in test_s3_multipart.py (73 in all; the issue
+    asks for 25). Each is followed by the checks at the end: the object
+    'keep' still reads b'kept' through S3 and Swift, it is the bucket's
+    only key, the bucket's ACL is still private and the bucket still
+    test:tester's (not test2:tester2's).
+
+    Signatures and credentials (16): a wrong SigV4 secret (ListBuckets,
+    PutObject) and a wrong SigV2 secret (PutObject) -> SignatureDoesNotMatch;
+    an unknown access key -> InvalidAccessKeyId; a GET and a PUT signed 20
+    minutes ago -> RequestTimeTooSkewed; an expired presigned URL, SigV4
+    (signed an hour ago for 60 s) and SigV2 (Expires an hour ago) ->
+    AccessDenied "Request has expired"; a presigned URL with its
+    X-Amz-Expires raised, with its signature changed, used on another
+    key, a presigned PUT used for a GET and a presigned GET used for a
+    PUT -> SignatureDoesNotMatch; a PUT over 'keep' whose body is not
+    the signed x-amz-content-sha256 -> XAmzContentSHA256Mismatch;
+    anonymous GET and PUT -> AccessDenied.
+
+    Other users' buckets (9), test2:tester2 on test:tester's bucket:
+    GetObject, PutObject, DeleteObject, ListObjects, HeadBucket (403),
+    DeleteObjects, DeleteBucket, PutBucketAcl -> AccessDenied;
+    CreateBucket -> BucketAlreadyExists.
+
+    Names (7): Bad_Bucket, ab -> InvalidBucketName; a 1025-byte key ->
+    KeyTooLongError; GetObject, ListObjects, DeleteBucket of a missing
+    bucket -> NoSuchBucket; a missing key -> NoSuchKey.
+
+    Bodies, headers, parameters (16): a wrong Content-MD5 -> BadDigest;
+    a non-base64 one -> InvalidDigest; DeleteObjects with truncated XML
+    -> MalformedXML, without Content-MD5 -> InvalidRequest, with a wrong
+    one -> BadDigest; CreateBucket with broken XML -> MalformedXML, in
+    an unknown region -> InvalidLocationConstraint; an unknown canned
+    ACL, max-keys=-1 -> InvalidArgument; a range past the end ->
+    InvalidRange; a failing If-Match -> PreconditionFailed; copying a
+    missing key -> NoSuchKey; copying onto itself unchanged ->
+    InvalidRequest; deleting a full bucket -> BucketNotEmpty; ?tagging
+    -> NotImplemented; POST on an object -> MethodNotAllowed.
+
+    In test_s3_multipart.py (25): test_bad_completions_change_nothing:
+    upload part numbers 0 and 10001 -> InvalidArgument, EntityTooSmall,
+    InvalidPartOrder, InvalidPart (a wrong ETag, a missing part),
+    MalformedXML completion; test_abort_and_unknown_uploads: ListParts,
+    AbortMultipartUpload, UploadPart, CompleteMultipartUpload with 3
+    unknown or gone upload ids -> NoSuchUpload (12), an upload in a
+    missing bucket -> NoSuchBucket; test_upload_part_copy: a source
+    range past the end -> InvalidRange;
+    test_wrong_payload_hash_stores_nothing: a wrong
+    x-amz-content-sha256 on a new key, small and 200 KiB ->
+    XAmzContentSHA256Mismatch (2); test_tampered_chunked_body_stores_
+    nothing: an aws-chunked body with a flipped bit, small and 300 KiB
+    -> SignatureDoesNotMatch (2).
+    """
     s3.put_object(Bucket=bucket, Key='keep', Body=b'kept')
     other = make_client(proxy, 'test2:tester2', 'testing2')
     wrong = make_client(proxy, 'test:tester', 'wrong')
+    wrong_v2 = make_client(proxy, 'test:tester', 'wrong',
+                           signature_version='s3')
     nobody = make_client(proxy, 'nobody:none', 'x')
     md5_bad = base64.b64encode(hashlib.md5(b'other').digest()).decode()
     delete_body = (b'<Delete><Object><Key>keep</Key></Object></Delete>')
+    keep = {'Bucket': bucket, 'Key': 'keep'}
     cases = [
+        # signatures and credentials
+        (lambda: wrong.list_buckets(), 'SignatureDoesNotMatch'),
+        (lambda: wrong.put_object(Body=b'new', **keep),
+         'SignatureDoesNotMatch'),
+        (lambda: wrong_v2.put_object(Body=b'new', **keep),
+         'SignatureDoesNotMatch'),
+        (lambda: nobody.list_buckets(), 'InvalidAccessKeyId'),
+        # other users' buckets: the name is taken, the bucket not theirs
+        (lambda: other.get_object(**keep), 'AccessDenied'),
+        (lambda: other.put_object(Body=b'stolen', **keep), 'AccessDenied'),
+        (lambda: other.delete_object(**keep), 'AccessDenied'),
+        (lambda: other.list_objects(Bucket=bucket), 'AccessDenied'),
+        (lambda: other.head_bucket(Bucket=bucket), '403'),
+        (lambda: other.delete_objects(Bucket=bucket, Delete={
+            'Objects': [{'Key': 'keep'}]}), 'AccessDenied'),
+        (lambda: other.delete_bucket(Bucket=bucket), 'AccessDenied'),
+        (lambda: other.put_bucket_acl(Bucket=bucket, ACL='public-read'),
+         'AccessDenied'),
+        (lambda: other.create_bucket(Bucket=bucket), 'BucketAlreadyExists'),
+        # names, keys, bodies and headers
         (lambda: s3.get_object(Bucket=bucket, Key='nokey'), 'NoSuchKey'),
         (lambda: s3.get_object(Bucket='nobucket-x1', Key='k'),
          'NoSuchBucket'),
         (lambda: s3.list_objects(Bucket='nobucket-x1'), 'NoSuchBucket'),
         (lambda: s3.delete_bucket(Bucket='nobucket-x1'), 'NoSuchBucket'),
         (lambda: s3.delete_bucket(Bucket=bucket), 'BucketNotEmpty'),
-        (lambda: s3.put_object(Bucket=bucket, Key='keep', Body=b'new',
-                               ContentMD5=md5_bad), 'BadDigest'),
-        (lambda: s3.put_object(Bucket=bucket, Key='keep', Body=b'new',
-                               ContentMD5='notbase64!'), 'InvalidDigest'),
-        (lambda: s3.get_object(Bucket=bucket, Key='keep',
-                               Range='bytes=100-200'), 'InvalidRange'),
-        (lambda: s3.get_object(Bucket=bucket, Key='keep',
-                               IfMatch='"0000"'), 'PreconditionFailed'),
+        (lambda: s3.put_object(Body=b'new', ContentMD5=md5_bad, **keep),
+         'BadDigest'),
+        (lambda: s3.put_object(Body=b'new', ContentMD5='notbase64!',
+                               **keep), 'InvalidDigest'),
+        (lambda: s3.get_object(Range='bytes=100-200', **keep),
+         'InvalidRange'),
+        (lambda: s3.get_object(IfMatch='"0000"', **keep),
+         'PreconditionFailed'),
         (lambda: s3.copy_object(Bucket=bucket, Key='c',
                                 CopySource='%s/nokey' % bucket),
          'NoSuchKey'),
-        (lambda: s3.copy_object(Bucket=bucket, Key='keep',
-                                CopySource='%s/keep' % bucket),
+        (lambda: s3.copy_object(CopySource='%s/keep' % bucket, **keep),
          'InvalidRequest'),
         (lambda: s3.list_objects(Bucket=bucket, MaxKeys=-1),
          'InvalidArgument'),
@@ -357,10 +459,6 @@ def test_bad_requests_table(proxy, s3, bucket, swift_auth):
             Bucket='elsewhere-' + uuid.uuid4().hex[:6],
             CreateBucketConfiguration={'LocationConstraint': 'mars-1'}),
          'InvalidLocationConstraint'),
-        (lambda: wrong.list_buckets(), 'SignatureDoesNotMatch'),
-        (lambda: nobody.list_buckets(), 'InvalidAccessKeyId'),
-        (lambda: other.get_object(Bucket=bucket, Key='keep'),
-         'NoSuchBucket'),     # buckets are per account
         (lambda: s3.put_bucket_acl(Bucket=bucket, ACL='everyone'),
          'InvalidArgument'),
     ]
@@ -368,6 +466,15 @@ def test_bad_requests_table(proxy, s3, bucket, swift_auth):
         with pytest.raises(ClientError) as info:
             call()
         assert info.value.response['Error']['Code'] == code, code
+    # signed 20 minutes ago: beyond S3's 15 minutes of allowed skew
+    with signing_clock(-datetime.timedelta(minutes=20)):
+        for call in (lambda: s3.get_object(**keep),
+                     lambda: s3.put_object(Body=b'new', **keep)):
+            with pytest.raises(ClientError) as info:
+                call()
+            assert info.value.response['Error']['Code'] == \
+                'RequestTimeTooSkewed'
+
     raw_cases = [
         ('PUT', '/Bad_Bucket', b'', {}, 'InvalidBucketName'),
         ('PUT', '/ab', b'', {}, 'InvalidBucketName'),
@@ -384,18 +491,62 @@ def test_bad_requests_table(proxy, s3, bucket, swift_auth):
          {}, 'MalformedXML'),
         ('GET', '/%s?tagging' % bucket, b'', {}, 'NotImplemented'),
         ('POST', '/%s/keep' % bucket, b'', {}, 'MethodNotAllowed'),
+        # the body is not the one signed (its hash is b'other's)
+        ('PUT', '/%s/keep' % bucket, b'new', {
+            'x-amz-content-sha256': hashlib.sha256(b'other').hexdigest()},
+         'XAmzContentSHA256Mismatch'),
     ]
     for method, path, body, headers, code in raw_cases:
         resp = raw(proxy, method, path, body, headers)
         assert s3_code(resp) == code, (method, path, resp.content)
         assert 'Swift' not in resp.text
+
+    # presigned URLs: expired, tampered with, used for something else
+    v4 = make_client(proxy, signature_version='s3v4')
+    get_url = presigned(v4, 'get_object', keep)
+    put_url = presigned(v4, 'put_object', keep)
+    assert 'X-Amz-Signature=' in get_url and 'X-Amz-Expires=3600' in get_url
+    assert requests.get(get_url).content == b'kept'     # the URL is good
+    with signing_clock(-datetime.timedelta(hours=1)):
+        expired = presigned(v4, 'get_object', keep, expires=60)
+    # and a SigV2 one whose Expires is an hour ago
+    expired_v2 = presigned(s3, 'get_object', keep, expires=-3600)
+    assert 'X-Amz-Date=' in expired and 'AWSAccessKeyId=' in expired_v2
+    for url in (expired, expired_v2):
+        resp = requests.get(url)
+        assert resp.status_code == 403 and s3_code(resp) == 'AccessDenied'
+        assert s3_message(resp) == 'Request has expired'
+    signature = get_url.split('X-Amz-Signature=')[1][:64]
+    flipped = ('0' if signature[0] != '0' else '1') + signature[1:]
+    presigned_cases = [
+        ('GET', get_url.replace('X-Amz-Expires=3600',
+                                'X-Amz-Expires=604800')),
+        ('GET', get_url.replace(signature, flipped)),
+        ('GET', get_url.replace('/keep?', '/nokey?')),
+        ('GET', put_url),
+        ('PUT', get_url),
+    ]
+    for method, url in presigned_cases:
+        resp = requests.request(method, url, data=b'new' if method == 'PUT'
+                                else None)
+        assert resp.status_code == 403, (method, url)
+        assert s3_code(resp) == 'SignatureDoesNotMatch', (method, url)
+
     anonymous = requests.get('%s/%s/keep' % (proxy, bucket))
     assert anonymous.status_code == 403
     assert s3_code(anonymous) == 'AccessDenied'
+    anonymous = requests.put('%s/%s/keep' % (proxy, bucket), data=b'new')
+    assert anonymous.status_code == 403
+    assert s3_code(anonymous) == 'AccessDenied'
+
     # nothing changed
-    assert s3.get_object(Bucket=bucket, Key='keep')['Body'].read() == \
-        b'kept'
+    assert s3.get_object(**keep)['Body'].read() == b'kept'
     url, token = swift_auth
     assert swiftclient.get_object(url, token, bucket, 'keep')[1] == b'kept'
     assert [o['Key'] for o in s3.list_objects(Bucket=bucket)['Contents']] \
         == ['keep']
+    assert s3.get_bucket_acl(Bucket=bucket)['Grants'][0]['Permission'] == \
+        'FULL_CONTROL'
+    assert len(s3.get_bucket_acl(Bucket=bucket)['Grants']) == 1
+    assert bucket in [b['Name'] for b in s3.list_buckets()['Buckets']]
+    assert bucket not in [b['Name'] for b in other.list_buckets()['Buckets']]

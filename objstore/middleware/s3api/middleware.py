@@ -22,8 +22,11 @@ cluster-wide namespace kept by the bucket registry (registry.py, in the
 reserved account ``registry_account``, default ``.s3_buckets``; set it
 empty for names unique per account only): CreateBucket claims the name
 first and answers BucketAlreadyExists when another account holds it;
-DeleteBucket frees it. Creating a bucket you already have answers 200
-in us-east-1 and BucketAlreadyOwnedByYou elsewhere, as S3 does.
+DeleteBucket frees it. A request on a bucket another account owns
+answers AccessDenied, not NoSuchBucket (the registry is asked only
+when the caller's account has no such bucket). Creating a bucket you
+already have answers 200 in us-east-1 and BucketAlreadyOwnedByYou
+elsewhere, as S3 does.
 Containers made through the Swift API are not registered until their
 owner creates them as buckets through S3 (which claims the name if it is
 free); until then they work for their owner as before. Anonymous S3
@@ -298,7 +301,25 @@ class S3ApiMiddleware:
             environ.get('REQUEST_METHOD', 'GET'), path,
             environ.get('QUERY_STRING', ''), environ.get('HTTP_HOST'),
             self.storage_domains)
-        return self.route(Context(self, environ, req, identity))
+        ctx = Context(self, environ, req, identity)
+        try:
+            return self.route(ctx)
+        except S3Error as err:
+            if err.code == 'NoSuchBucket':
+                raise self.missing_bucket(ctx, err)
+            raise
+
+    def missing_bucket(self, ctx, err):
+        """The error for a bucket the caller's account lacks: AccessDenied
+        when the registry says another account owns the name (as S3
+        answers for other people's buckets), else ``err`` as it was.
+        Only this not-found path pays for the registry lookup."""
+        bucket = err.extra.get('BucketName')
+        if self.registry is None or not bucket:
+            return err
+        if self.registry.owned_by_another(ctx.environ, bucket, ctx.account):
+            return S3Error('AccessDenied', resource='/' + bucket)
+        return err
 
     def route(self, ctx):
         req, query = ctx.req, ctx.query

@@ -82,6 +82,12 @@ def claim_verdict(caller, owner):
     return MINE if owner == caller else TAKEN
 
 
+def held_by_another(caller, owner):
+    """Whether a bucket the caller cannot see is another account's: S3
+    then answers AccessDenied rather than NoSuchBucket."""
+    return owner is not None and owner != caller
+
+
 def privileged(env):
     """Make a sub-request environ skip the auth filter and the proxy's
     ACL checks, and count as the account's owner (so the registry account
@@ -133,6 +139,15 @@ class BucketRegistry:
         if not 200 <= resp.status_int < 300:
             raise _unavailable('HEAD of %s' % bucket, resp.status)
         return owner_of(resp.headers)
+
+    def owned_by_another(self, environ, bucket, account):
+        """Whether another account than ``account`` holds ``bucket``'s
+        name. Asked only on the not-found path; a registry that cannot
+        answer says no (the caller keeps its NoSuchBucket)."""
+        try:
+            return held_by_another(account, self.owner(environ, bucket))
+        except S3Error:
+            return False
 
     def claim(self, environ, bucket, account, user):
         """Claim ``bucket`` for ``account``: True when this call claimed

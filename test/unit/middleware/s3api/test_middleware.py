@@ -128,3 +128,79 @@ def test_iter_reader():
     assert reader.read() == b'def'
     assert reader.read(1) == b''
     assert closed
+
+
+class AccountsAndRegistry:
+    """A Swift stand-in: account AUTH_a has the container 'present'
+    (empty); the registry names 'theirs' AUTH_b's and 'stale' AUTH_a's
+    (a claim whose container is gone)."""
+    OWNERS = {'theirs': 'AUTH_b', 'stale': 'AUTH_a'}
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, environ, start_response):
+        path = environ['PATH_INFO']
+        self.calls.append((environ['REQUEST_METHOD'], path))
+        parts = path.split('/')
+        if path.startswith('/v1/.s3_buckets/buckets/'):
+            owner = self.OWNERS.get(parts[4])
+            if owner is None:
+                start_response('404 Not Found', [('Content-Length', '0')])
+            else:
+                start_response('200 OK', [('Content-Length', '0'), (
+                    'X-Object-Meta-Owner-Account', owner)])
+            return []
+        if parts[:4] == ['', 'v1', 'AUTH_a', 'present']:
+            start_response('200 OK', [('Content-Type', 'application/json'),
+                                      ('Content-Length', '2')])
+            return [b'[]']
+        start_response('404 Not Found', [('Content-Length', '0')])
+        return []
+
+
+def _s3_get(mw, path):
+    out = []
+    body = b''.join(mw({'PATH_INFO': path, 'REQUEST_METHOD': 'GET',
+                        'QUERY_STRING': '', 'SERVER_NAME': 'x',
+                        'SERVER_PORT': '80', 'wsgi.url_scheme': 'http'},
+                       lambda s, h, e=None: out.append(s)))
+    return out[0], body
+
+
+@pytest.mark.parametrize('path, status, code', [
+    ('/theirs', '403', b'<Code>AccessDenied</Code>'),
+    ('/theirs/key', '403', b'<Code>AccessDenied</Code>'),
+    ('/stale', '404', b'<Code>NoSuchBucket</Code>'),
+    ('/nobody', '404', b'<Code>NoSuchBucket</Code>'),
+])
+def test_other_accounts_buckets_are_access_denied(path, status, code):
+    from objstore.middleware.s3api.auth import Identity
+    app = AccountsAndRegistry()
+    mw = m.S3ApiMiddleware(app, {}, None, authenticate=lambda *a, **k:
+                           Identity('a:u', 'a:u', 'AUTH_a'))
+    got_status, body = _s3_get(mw, path)
+    assert got_status.startswith(status) and code in body
+    if status == '403':     # S3's AccessDenied names no bucket
+        assert b'<BucketName>' not in body
+
+
+def test_the_registry_is_not_asked_for_buckets_that_exist():
+    from objstore.middleware.s3api.auth import Identity
+    app = AccountsAndRegistry()
+    mw = m.S3ApiMiddleware(app, {}, None, authenticate=lambda *a, **k:
+                           Identity('a:u', 'a:u', 'AUTH_a'))
+    status, body = _s3_get(mw, '/present')
+    assert status.startswith('200') and b'<ListBucketResult' in body
+    assert not any('.s3_buckets' in path for _, path in app.calls)
+
+
+def test_without_a_registry_a_missing_bucket_stays_no_such_bucket():
+    from objstore.middleware.s3api.auth import Identity
+    app = AccountsAndRegistry()
+    mw = m.S3ApiMiddleware(app, {'registry_account': ''}, None,
+                           authenticate=lambda *a, **k:
+                           Identity('a:u', 'a:u', 'AUTH_a'))
+    status, body = _s3_get(mw, '/theirs')
+    assert status.startswith('404') and b'NoSuchBucket' in body
+    assert not any('.s3_buckets' in path for _, path in app.calls)

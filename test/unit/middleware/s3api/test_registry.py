@@ -121,3 +121,21 @@ def test_registry_failure_is_service_unavailable():
         with pytest.raises(S3Error) as info:
             call()
         assert info.value.code == 'ServiceUnavailable'
+
+
+def test_held_by_another():
+    assert registry.held_by_another('AUTH_a', 'AUTH_b')
+    assert not registry.held_by_another('AUTH_a', 'AUTH_a')
+    assert not registry.held_by_another('AUTH_a', None)
+
+
+def test_owned_by_another_account():
+    app = FakeSwift()
+    reg = registry.BucketRegistry(app)
+    reg.claim(ENV, 'photos', 'AUTH_a', 'a:u')
+    assert reg.owned_by_another(ENV, 'photos', 'AUTH_b')
+    assert not reg.owned_by_another(ENV, 'photos', 'AUTH_a')
+    assert not reg.owned_by_another(ENV, 'free', 'AUTH_b')
+    # a registry that cannot answer: the caller keeps its NoSuchBucket
+    down = registry.BucketRegistry(FakeSwift(fail='503 Service Unavailable'))
+    assert not down.owned_by_another(ENV, 'photos', 'AUTH_b')
