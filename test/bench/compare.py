@@ -127,7 +127,7 @@ class Ours:
     def pids(self):
         # aio records each server's pid in var/run (aio._running_pid reads
         # it and checks the process lives)
-        return [pid for pid in (aio._running_pid(self.var, kind, node)
+        return [pid for pid in (aio.running_pid(self.var, kind, node)
                                 for kind, node, _, _ in aio.servers(self.var))
                 if pid]
 
