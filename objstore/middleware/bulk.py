@@ -27,7 +27,6 @@ can outlast a client's read timeout, a space is sent every
 ``yield_frequency`` seconds until the result is ready. Put it before
 auth in the pipeline, as in Swift.
 """
-import io
 import tarfile
 import time
 import zlib
@@ -38,34 +37,15 @@ from objstore.common.config import ConfigError
 from objstore.common.http import (
     HTTPError, Request, Response, best_offer, client_path, split_path)
 from objstore.middleware import bulk_rules as rules
+from objstore.middleware.subrequest import sub_environ
 
 MAX_PATH_LINE = 3 * (1024 + 256 + 2) + 2
-# environ keys a sub-request keeps: the client's identity and the server's
-_KEPT = ('HTTP_X_AUTH_TOKEN', 'HTTP_X_STORAGE_TOKEN', 'HTTP_REFERER',
-         'HTTP_USER_AGENT', 'HTTP_HOST', 'REMOTE_ADDR', 'REMOTE_PORT',
-         'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL', 'SCRIPT_NAME',
-         'wsgi.version', 'wsgi.url_scheme', 'wsgi.errors',
-         'wsgi.multithread', 'wsgi.multiprocess', 'wsgi.run_once',
-         'objstore.trans_id')
 SETTINGS = ('max_deletes_per_request', 'max_failed_deletes',
             'max_containers_per_extraction', 'max_failed_extractions',
             'yield_frequency')
 DEFAULTS = {'max_deletes_per_request': 10000, 'max_failed_deletes': 1000,
             'max_containers_per_extraction': 10000,
             'max_failed_extractions': 1000, 'yield_frequency': 10}
-
-
-def sub_environ(environ, method, path, body=b'', length=0):
-    """An environ for ``method`` on ``path`` (text, unquoted) carrying the
-    client's credentials and nothing else of the original request."""
-    env = {k: v for k, v in environ.items() if k in _KEPT}
-    raw = quote(path)
-    env.update({'REQUEST_METHOD': method, 'RAW_PATH_INFO': raw,
-                'PATH_INFO': path.encode('utf-8').decode('latin-1'),
-                'QUERY_STRING': '', 'CONTENT_LENGTH': str(length),
-                'wsgi.input': body if hasattr(body, 'read')
-                else io.BytesIO(body)})
-    return env
 
 
 class MemberBody:
@@ -238,8 +218,8 @@ class Bulk:
             return [rules.quoted(container), rules.status_text(failed)]
         path = '/v1/%s/%s/%s' % (account, container, obj)
         status, body = self._call(sub_environ(
-            environ, 'PUT', path, MemberBody(tar.extractfile(member)),
-            member.size))
+            environ, 'PUT', path, body=MemberBody(tar.extractfile(member)),
+            length=member.size))
         if status == 401:
             raise HTTPError(401, body)
         if not 200 <= status < 300:
@@ -303,8 +283,11 @@ class Bulk:
         return offer
 
     def __call__(self, environ, start_response):
-        query = parse_qs(environ.get('QUERY_STRING', ''),
-                         keep_blank_values=True)
+        query_string = environ.get('QUERY_STRING', '')
+        if 'bulk-delete' not in query_string and \
+                'extract-archive' not in query_string:
+            return self.app(environ, start_response)   # every other request
+        query = parse_qs(query_string, keep_blank_values=True)
         method = environ.get('REQUEST_METHOD')
         wants_delete = 'bulk-delete' in query and method in ('POST',
                                                              'DELETE')

@@ -23,6 +23,7 @@ from objstore.common import info
 from objstore.common.config import config_true
 from objstore.common.http import (HTTPError, Request, client_path,
                                   header_sent, split_path)
+from objstore.middleware import subrequest as subreq
 from objstore.proxy import copy as rules
 from objstore.proxy.headers import new_trans_id
 
@@ -80,19 +81,17 @@ class ServerSideCopy:
 
     # -- the two ends of a copy ----------------------------------------
 
-    def _sub(self, environ, method, own_account, target, headers):
-        account, container, obj = target
-        return rules.sub_environ(environ, method, account, container, obj,
-                                 same_account=account == own_account,
-                                 headers=headers)
+    @staticmethod
+    def _path(target):
+        return '/v1/%s/%s/%s' % target
 
-    def _source_pairs(self, environ, own_account, source, resp, sink_query):
+    def _source_pairs(self, environ, source, resp, sink_query):
         """The source answer's headers; for a manifest read in the PUT
         form, with the Content-Type the manifest object really has."""
         pairs = list(resp.headerlist)
         if sink_query:
-            head = self._call(self._sub(environ, 'HEAD', own_account,
-                                        source, {}))
+            head = self._call(subreq.sub_environ(environ, 'HEAD',
+                                                 self._path(source)))
             _close(head)
             if head.headers.get('Content-Type'):
                 pairs = [(k, v) for k, v in pairs
@@ -100,13 +99,13 @@ class ServerSideCopy:
                 pairs.append(('Content-Type', head.headers['Content-Type']))
         return pairs
 
-    def copy(self, environ, own_account, source, destination):
+    def copy(self, environ, source, destination):
         """The answer to a copy of ``source`` to ``destination`` (both
         (account, container, object)) asked for by ``environ``."""
         modes = rules.copy_modes(environ.get('QUERY_STRING'))
-        env = self._sub(environ, 'GET', own_account, source,
-                        rules.source_environ_headers(environ))
-        env['QUERY_STRING'] = rules.source_query(*modes)
+        env = subreq.sub_environ(environ, 'GET', self._path(source),
+                                 rules.source_query(*modes))
+        env.update(rules.source_environ_headers(environ))
         resp = self._call(env)
         try:
             if resp.status_int == 404:
@@ -117,18 +116,14 @@ class ServerSideCopy:
             sink_query, extra = rules.sink_plan(
                 resp.status_int, resp.headerlist, *modes)
             headers = rules.copied_headers(
-                self._source_pairs(environ, own_account, source, resp,
-                                   sink_query),
+                self._source_pairs(environ, source, resp, sink_query),
                 rules.request_pairs(environ),
                 config_true(environ.get('HTTP_X_FRESH_METADATA', '')),
                 header_sent(environ, 'Content-Type'))
             headers.update(extra)
-            sink = self._sub(environ, 'PUT', own_account, destination,
-                             rules.environ_headers(headers))
-            sink.update({'QUERY_STRING': sink_query,
-                         'CONTENT_LENGTH': str(length),
-                         'wsgi.input': SourceBody(resp.app_iter, length)})
-            answer = self._call(sink)
+            answer = self._call(subreq.sub_environ(
+                environ, 'PUT', self._path(destination), sink_query,
+                headers, SourceBody(resp.app_iter, length), length))
         finally:
             _close(resp)
         if 200 <= answer.status_int < 300:
@@ -154,7 +149,7 @@ class ServerSideCopy:
         if environ.get('HTTP_TRANSFER_ENCODING') or \
                 environ.get('CONTENT_LENGTH', '0') not in ('', '0'):
             raise HTTPError(400, 'Copy requests require a zero byte body')
-        return self.copy(environ, path[0], (account, container, obj), path)
+        return self.copy(environ, (account, container, obj), path)
 
     def copy_verb(self, environ, path):
         """COPY <source> with Destination: <container>/<object>."""
@@ -166,7 +161,7 @@ class ServerSideCopy:
         if environ.get('HTTP_DESTINATION_ACCOUNT'):
             account = rules.parse_account(environ['HTTP_DESTINATION_ACCOUNT'],
                                           'Destination-Account')
-        return self.copy(environ, path[0], path, (account, container, obj))
+        return self.copy(environ, path, (account, container, obj))
 
     def __call__(self, environ, start_response):
         method = environ.get('REQUEST_METHOD')

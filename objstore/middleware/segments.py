@@ -18,11 +18,10 @@ The planning (which bytes of which segment serve a client range) is pure
 and tested without servers.
 """
 import collections
-import io
 import logging
-from urllib.parse import quote
 
-from objstore.common.http import Request, Response, error_response
+from objstore.common.http import Response, error_response
+from objstore.middleware.subrequest import subrequest
 from objstore.obj import conditions, ranges
 
 log = logging.getLogger('objstore.middleware.segments')
@@ -32,14 +31,6 @@ log = logging.getLogger('objstore.middleware.segments')
 # whole size and ETag the manifest recorded (None: not checked).
 Segment = collections.namedtuple('Segment', 'path start stop etag size')
 
-# environ keys a sub-request keeps: who the client is and how the auth
-# filter decides; never the body or the client's Range/conditions
-_KEPT = ('REMOTE_USER', 'HTTP_REFERER', 'REMOTE_ADDR', 'REMOTE_PORT',
-         'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL', 'SCRIPT_NAME',
-         'HTTP_HOST', 'HTTP_X_AUTH_TOKEN', 'wsgi.version', 'wsgi.url_scheme',
-         'wsgi.errors', 'wsgi.multithread', 'wsgi.multiprocess',
-         'wsgi.run_once', 'reseller_request')
-_KEPT_PREFIXES = ('objstore.', 'swift.', 'swift_')
 CONDITIONAL_HEADERS = ('If-Match', 'If-None-Match', 'If-Modified-Since',
                        'If-Unmodified-Since')
 
@@ -67,35 +58,6 @@ def clip(segments, start, stop):
 
 def quote_etag(etag):
     return '"%s"' % etag
-
-
-def sub_environ(environ, method, path, query='', headers=None, body=b''):
-    """A WSGI environ for a request the middleware makes on the client's
-    behalf: same identity and authorisation (swift.authorize rides
-    along and judges the new path), none of the client's headers."""
-    env = {k: v for k, v in environ.items()
-           if k in _KEPT or k.startswith(_KEPT_PREFIXES)}
-    env.pop('webob.adhoc_attrs', None)
-    raw = quote(path)
-    env.update({
-        'REQUEST_METHOD': method, 'RAW_PATH_INFO': raw,
-        'PATH_INFO': path.encode('utf-8').decode('latin-1'),
-        'QUERY_STRING': query, 'CONTENT_LENGTH': str(len(body)),
-        'wsgi.input': io.BytesIO(body)})
-    for key, value in (headers or {}).items():
-        name = key.upper().replace('-', '_')
-        if name not in ('CONTENT_TYPE', 'CONTENT_LENGTH'):
-            name = 'HTTP_' + name
-        env[name] = value
-    return env
-
-
-def subrequest(app, environ, method, path, query='', headers=None,
-               body=b''):
-    """The Response of ``app`` (the rest of the pipeline) to a
-    sub-request; its body is still a lazy app_iter."""
-    env = sub_environ(environ, method, path, query, headers, body)
-    return Request(env).get_response(app)
 
 
 def call_app(app, environ):

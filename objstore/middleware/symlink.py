@@ -30,13 +30,11 @@ Place it last before the proxy app (after auth, large objects and
 versioning), as in Swift.
 """
 
-import io
-from urllib.parse import quote, unquote_to_bytes
-
 from objstore.common import info
 from objstore.common.http import (
     HTTPError, Request, client_path, error_response, split_path)
 from objstore.middleware import segments as seglib
+from objstore.middleware import subrequest as subreq
 from objstore.middleware import symlink_meta as meta
 
 DEFAULT_SYMLOOP_MAX = 2
@@ -48,37 +46,7 @@ SYMLINK_HEADERS = ('HTTP_X_SYMLINK_TARGET', 'HTTP_X_SYMLINK_TARGET_ACCOUNT',
                    'HTTP_X_SYMLINK_TARGET_ETAG')
 
 
-# environ keys a sub-request keeps (who the client is); the account
-# owner flags only for the client's own account
-_KEPT = ('REMOTE_USER', 'HTTP_REFERER', 'REMOTE_ADDR', 'REMOTE_PORT',
-         'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL', 'SCRIPT_NAME',
-         'wsgi.version', 'wsgi.url_scheme', 'wsgi.errors',
-         'wsgi.multithread', 'wsgi.multiprocess', 'wsgi.run_once')
-_OWNER = ('objstore.acl', 'objstore.account_owner', 'swift_owner')
 _LISTING_TYPES = ('application/json', 'application/xml', 'text/xml')
-
-
-def sub_environ(environ, method, account, container, obj,
-                same_account=True, headers=None):
-    """A WSGI environ for this filter's own request to another object:
-    auth state rides along (the auth filter judges the new path), the
-    owner flags only when the account is the same; ``headers``: the
-    request's HTTP_* and CONTENT_* keys."""
-    env = {k: v for k, v in environ.items()
-           if k in _KEPT or (k.startswith(('objstore.', 'swift.')) and
-                             k not in _OWNER)}
-    if same_account:
-        for key in _OWNER:
-            if key in environ:
-                env[key] = environ[key]
-    raw = '/v1/%s/%s/%s' % (quote(account), quote(container), quote(obj))
-    env.update({
-        'REQUEST_METHOD': method, 'RAW_PATH_INFO': raw,
-        'PATH_INFO': unquote_to_bytes(raw).decode('latin-1'),
-        'QUERY_STRING': '', 'CONTENT_LENGTH': '0',
-        'wsgi.input': io.BytesIO(b'')})
-    env.update(headers or {})
-    return env
 
 
 def _query_params(environ):
@@ -121,14 +89,11 @@ class Symlink:
 
     def _object_environ(self, environ, method, account, container, obj,
                         headers):
-        env = sub_environ(environ, method, account, container, obj,
-                          same_account=account == self._account(environ),
-                          headers=headers)
+        """``headers``: the sub-request's HTTP_* and CONTENT_* keys."""
+        env = subreq.sub_environ(environ, method, '/v1/%s/%s/%s' % (
+            account, container, obj))
+        env.update(headers or {})
         return env
-
-    @staticmethod
-    def _account(environ):
-        return environ['objstore.symlink.account']
 
     def _head_raw(self, environ, account, container, obj):
         """HEAD of an object itself (links not followed, no conditions)."""
@@ -153,13 +118,14 @@ class Symlink:
         link = meta.Link(link_container, link_obj, link_account)
         etag = req.headers.get('X-Symlink-Target-Etag')
         if etag is not None:
-            self._check_static(environ, link, meta.normalize_etag(etag))
+            self._check_static(environ, account, link,
+                               meta.normalize_etag(etag))
         return link
 
-    def _check_static(self, environ, link, etag):
+    def _check_static(self, environ, account, link, etag):
         """Fill in a static link's etag and size from its target as it is
         now; 409 when the target is missing or has another etag."""
-        target_account = link.account or self._account(environ)
+        target_account = link.account or account
         resp = self._follow(environ, 'HEAD', target_account, link.container,
                             link.obj, headers={
                                 k: v for k, v in _http_headers(environ).items()
@@ -370,7 +336,6 @@ class Symlink:
             if method == 'GET':
                 return self.listing(environ, start_response, account)
             return self.app(environ, start_response)
-        environ['objstore.symlink.account'] = account
         handler = {'PUT': self.put, 'POST': self.post, 'GET': self.get_head,
                    'HEAD': self.get_head}.get(method)
         if handler is None:

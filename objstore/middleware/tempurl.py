@@ -48,6 +48,7 @@ from objstore.common.config import ConfigError
 from objstore.common.http import (HTTPError, Request, client_path,
                                   error_response, request_path)
 from objstore.middleware import segments as seglib
+from objstore.middleware import subrequest as subreq
 from objstore.middleware import tempurl_rules as rules
 from objstore.proxy import auth
 from objstore.proxy.headers import CACHED_INFO_OK
@@ -59,7 +60,6 @@ DEFAULT_OUTGOING_ALLOW = 'x-object-meta-public-*'
 DISALLOWED_INCOMING = ('X-Object-Manifest', 'X-Symlink-Target')
 INVALID = '401 Unauthorized: Temp URL invalid'
 TEMPURL_USER = '.wsgi.tempurl'
-OWNER_ENV_KEYS = ('swift_owner', 'objstore.account_owner')
 
 
 def _allow_all(req):
@@ -146,10 +146,10 @@ class TempURL:
 
     def _head(self, environ, path, cached=False):
         """Headers of a HEAD of ``path`` as the owner sees them, or {}."""
-        env = seglib.sub_environ(environ, 'HEAD', path)
+        env = subreq.sub_environ(environ, 'HEAD', path)
         env['swift.authorize'] = env['objstore.authorize'] = _allow_all
         env['swift.authorize_override'] = True
-        for key in OWNER_ENV_KEYS:
+        for key in auth.OWNER_KEYS:
             env.pop(key, None)
         if cached:
             env[CACHED_INFO_OK] = True
@@ -233,7 +233,7 @@ class TempURL:
                     400, 'The header %r is not allowed in this tempurl'
                     % name, request=req)(environ, start_response)
         self._clean_incoming(environ)
-        for key in OWNER_ENV_KEYS:
+        for key in auth.OWNER_KEYS:
             environ.pop(key, None)
         environ['swift.authorize'] = environ['objstore.authorize'] = \
             scoped_authorizer(grant)

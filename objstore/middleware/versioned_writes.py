@@ -37,6 +37,7 @@ from objstore.common.http import (HTTPError, Request, client_path,
                                   split_path)
 from objstore.common.timestamp import Timestamp
 from objstore.middleware import segments as seglib
+from objstore.middleware import subrequest as subreq
 from objstore.middleware import versioning_rules as rules
 from objstore.proxy.headers import CACHED_INFO_OK
 
@@ -113,7 +114,7 @@ class VersionedWrites:
     def _container_info(self, environ, account_path, container):
         """The container's answer headers, read with no ACL check (the
         request itself is judged later by the proxy); {} if missing."""
-        env = seglib.sub_environ(environ, 'HEAD',
+        env = subreq.sub_environ(environ, 'HEAD',
                                  '%s/%s' % (account_path, container))
         env['swift.authorize'] = env['objstore.authorize'] = _allow_all
         # every object write asks: the proxy's cached container info will
@@ -128,14 +129,9 @@ class VersionedWrites:
     def _copy(self, environ, source_resp, dest_path, what):
         """PUT the stored object ``source_resp`` answered at dest_path."""
         headers = rules.archived_headers(source_resp.headers.items())
-        env = seglib.sub_environ(environ, 'PUT', dest_path, '', headers)
-        env['wsgi.input'] = _BodyReader(source_resp)
-        length = source_resp.headers.get('Content-Length')
-        if length is not None:
-            env['CONTENT_LENGTH'] = length
-        else:
-            env.pop('CONTENT_LENGTH', None)
-            env['HTTP_TRANSFER_ENCODING'] = 'chunked'
+        env = subreq.sub_environ(
+            environ, 'PUT', dest_path, '', headers, _BodyReader(source_resp),
+            source_resp.headers.get('Content-Length'))
         try:
             resp = Request(env).get_response(self.app)
         finally:
@@ -307,6 +303,12 @@ class VersionedWrites:
                                  container, obj, location)
 
     def __call__(self, environ, start_response):
+        parts = environ.get('PATH_INFO', '').split('/', 4)
+        if len(parts) == 5 and parts[4] and \
+                environ.get('REQUEST_METHOD') not in ('PUT', 'DELETE'):
+            # an object GET/HEAD/POST: none of our business, and on
+            # every request; so without parsing anything
+            return self.app(environ, start_response)
         req = Request(environ)
         try:
             path = client_path(req)

@@ -10,7 +10,6 @@ destination PUT must carry to store the same kind of object) are pure
 functions here; the copy middleware (objstore/middleware/copy.py) does
 the I/O.
 """
-import io
 from urllib.parse import parse_qs, quote, unquote_to_bytes
 
 from objstore.common import constraints
@@ -84,41 +83,6 @@ def copied_from(container, obj):
     return quote('%s/%s' % (container, obj))
 
 
-# environ keys a sub-request keeps: who the client is and how auth
-# decides, never the body or the parsed request of the original
-_KEPT = ('REMOTE_USER', 'HTTP_REFERER', 'REMOTE_ADDR', 'REMOTE_PORT',
-         'SERVER_NAME', 'SERVER_PORT', 'SERVER_PROTOCOL', 'SCRIPT_NAME',
-         'wsgi.version',
-         'wsgi.url_scheme', 'wsgi.errors', 'wsgi.multithread',
-         'wsgi.multiprocess', 'wsgi.run_once')
-_DROPPED = ('objstore.acl', 'objstore.account_owner', 'swift_owner')
-
-
-def sub_environ(environ, method, account, container, obj,
-                same_account=True, headers=None):
-    """A WSGI environ for the proxy's own request to another object.
-
-    Auth state rides along (the auth filter's authorize callback judges
-    the new path); the owner flag only when the account is the same.
-    ``headers`` are the sub-request's HTTP_* and CONTENT_* keys.
-    """
-    env = {k: v for k, v in environ.items()
-           if k in _KEPT or (k.startswith(('objstore.', 'swift.')) and
-                             k not in _DROPPED)}
-    if same_account:
-        for key in ('objstore.account_owner', 'swift_owner'):
-            if key in environ:
-                env[key] = environ[key]
-    raw = '/v1/%s/%s/%s' % (quote(account), quote(container), quote(obj))
-    env.update({
-        'REQUEST_METHOD': method, 'RAW_PATH_INFO': raw,
-        'PATH_INFO': unquote_to_bytes(raw).decode('latin-1'),
-        'QUERY_STRING': '', 'CONTENT_LENGTH': '0',
-        'wsgi.input': io.BytesIO(b'')})
-    env.update(headers or {})
-    return env
-
-
 # -- planning the two sub-requests -------------------------------------------
 
 # request headers that judge the source (Swift sends the copy request's
@@ -175,17 +139,6 @@ def request_pairs(environ):
     return [(header_name(key), value) for key, value in environ.items()
             if (key.startswith('HTTP_') or key == 'CONTENT_TYPE') and
             key not in CONSUMED]
-
-
-def environ_headers(headers):
-    """A {name: value} header dict as a sub-request's environ keys."""
-    out = {}
-    for name, value in headers.items():
-        key = name.upper().replace('-', '_')
-        if key not in ('CONTENT_TYPE', 'CONTENT_LENGTH'):
-            key = 'HTTP_' + key
-        out[key] = value
-    return out
 
 
 def source_length(value):

@@ -256,6 +256,28 @@ def test_symlink_archived_as_link(stack):
     assert _body(url, token, archive, name) == b'pointed at'
 
 
+def test_bulk_delete_restores_a_link_as_a_link(stack):
+    """A bulk delete restores the previous version as a plain DELETE
+    does: with its system metadata (the link's target), through the
+    same middleware."""
+    url, token, current, archive = stack
+    swiftclient.put_object(url, token, current, 'target', b'pointed at')
+    swiftclient.put_object(url, token, current, 'link', b'', headers={
+        'X-Symlink-Target': '%s/target' % current})
+    swiftclient.put_object(url, token, current, 'link', b'plain now')
+    resp = requests.post('%s?bulk-delete' % url,
+                         data=('/%s/link' % current).encode(),
+                         headers={'X-Auth-Token': token,
+                                  'Accept': 'application/json'})
+    assert resp.json()['Number Deleted'] == 1
+    headers, body = swiftclient.get_object(url, token, current, 'link',
+                                           query_string='symlink=get')
+    assert body == b''
+    assert headers['x-symlink-target'] == '%s/target' % current
+    assert _body(url, token, current, 'link') == b'pointed at'
+    assert _names(url, token, archive) == []
+
+
 def test_unicode_name_and_if_none_match(stack):
     url, token, current, archive = stack
     name = '\u00e9t\u00e9/ob j'

@@ -195,18 +195,3 @@ def test_head_sends_no_segments():
     resp = segments.respond(req, store, _stored(store), 'x', [])
     assert resp.headers['Content-Length'] == '20'
     assert store.calls == []
-
-
-def test_sub_environ_keeps_identity_not_headers():
-    env = Request.blank('/v1/a/c/o', headers={
-        'Range': 'bytes=1-2', 'If-Match': 'x'}).environ
-    env['swift.authorize'] = object()
-    env['REMOTE_USER'] = 'test,test:tester'
-    sub = segments.sub_environ(env, 'GET', '/v1/a/c/seg ü', 'q=1',
-                               {'X-Newest': 'true'})
-    assert sub['swift.authorize'] is env['swift.authorize']
-    assert sub['REMOTE_USER'] == 'test,test:tester'
-    assert 'HTTP_RANGE' not in sub and 'HTTP_IF_MATCH' not in sub
-    assert sub['HTTP_X_NEWEST'] == 'true'
-    assert sub['RAW_PATH_INFO'] == '/v1/a/c/seg%20%C3%BC'
-    assert sub['QUERY_STRING'] == 'q=1'
