@@ -550,3 +550,38 @@ def test_bad_requests_table(proxy, s3, bucket, swift_auth):
     assert len(s3.get_bucket_acl(Bucket=bucket)['Grants']) == 1
     assert bucket in [b['Name'] for b in s3.list_buckets()['Buckets']]
     assert bucket not in [b['Name'] for b in other.list_buckets()['Buckets']]
+
+
+def test_copy_of_a_swift_dlo_is_its_whole_body(s3, bucket, swift_auth):
+    """A DLO's ETag is the MD5 of its segments' ETags, not of its body:
+    its copy must not be held to it (that was a BadDigest)."""
+    url, token = swift_auth
+    for name, data in (('seg/1', b'abc'), ('seg/2', b'def')):
+        swiftclient.put_object(url, token, bucket, name, data)
+    swiftclient.put_object(url, token, bucket, 'dlo', b'', headers={
+        'X-Object-Manifest': '%s/seg/' % bucket})
+    out = s3.copy_object(Bucket=bucket, Key='dlo-copy',
+                         CopySource={'Bucket': bucket, 'Key': 'dlo'})
+    assert out['CopyObjectResult']['ETag'] == \
+        '"%s"' % hashlib.md5(b'abcdef').hexdigest()
+    assert s3.get_object(Bucket=bucket, Key='dlo-copy')['Body'].read() == \
+        b'abcdef'
+
+
+def test_buckets_named_like_swift_paths(s3, proxy, swift_auth):
+    """'info' and 'auth' are valid bucket names: signed S3 requests
+    on them are S3's, while /info and /auth/v1.0 stay the Swift API's."""
+    for name in ('info', 'auth'):
+        s3.create_bucket(Bucket=name)
+        try:
+            s3.put_object(Bucket=name, Key='k', Body=b'v')
+            assert s3.get_object(Bucket=name, Key='k')['Body'].read() == \
+                b'v'
+            assert [o['Key'] for o in s3.list_objects_v2(
+                Bucket=name)['Contents']] == ['k']
+            s3.delete_object(Bucket=name, Key='k')
+        finally:
+            s3.delete_bucket(Bucket=name)
+    assert 's3api' in requests.get(proxy + '/info').json()
+    assert swiftclient.get_auth(proxy + '/auth/v1.0', 'test:tester',
+                                'testing')[1]

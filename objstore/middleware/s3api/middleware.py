@@ -47,6 +47,7 @@ from http import HTTPStatus
 
 from objstore.common import info
 from objstore.common.http import HTTPError, Request, request_path
+from objstore.middleware import tempauth
 from objstore.middleware.s3api import request as s3request
 from objstore.middleware.s3api import multipart, multipart_rules, registry
 from objstore.middleware.s3api import swift, xmlbody
@@ -54,7 +55,7 @@ from objstore.middleware.s3api.errors import S3Error
 
 log = logging.getLogger('objstore.s3api')
 
-S3_USER = 'objstore.s3.user'
+S3_USER = tempauth.AUTHENTICATED_USER   # the user tempauth acts for
 IDENTITY = 'objstore.s3.identity'
 ACL_SYSMETA = 'X-Container-Sysmeta-S3api-Acl'
 LOCATION_SYSMETA = 'X-Container-Sysmeta-S3api-Location'
@@ -75,8 +76,6 @@ COPY_CONDITIONS = {
     'x-amz-copy-source-if-modified-since': 'If-Modified-Since',
     'x-amz-copy-source-if-unmodified-since': 'If-Unmodified-Since',
 }
-GET_CONDITIONS = ('Range', 'If-Match', 'If-None-Match', 'If-Modified-Since',
-                  'If-Unmodified-Since')
 
 
 class Answer:
@@ -235,14 +234,15 @@ class S3ApiMiddleware:
 
     def is_s3(self, environ):
         """Cheap: a Swift token or a Swift path is not S3 (unless the Host
-        names a bucket)."""
+        names a bucket or the request is signed the S3 way)."""
         if 'HTTP_X_AUTH_TOKEN' in environ or \
                 'HTTP_X_STORAGE_TOKEN' in environ:
             return False
         if self.storage_domains and s3request.bucket_from_host(
                 environ.get('HTTP_HOST'), self.storage_domains):
             return True
-        return not s3request.is_swift_path(environ.get('PATH_INFO', ''))
+        return not s3request.is_swift_path(environ.get('PATH_INFO', '')) \
+            or s3request.is_signed_the_s3_way(environ)
 
     def __call__(self, environ, start_response):
         if not self.is_s3(environ):
@@ -623,15 +623,10 @@ class S3ApiMiddleware:
 
     def get_object(self, ctx):
         # If-Match/If-None-Match are judged here against the S3 ETag,
-        # which is not Swift's for a multipart object (and they take
-        # precedence over the date conditions, as in RFC 7232)
-        dropped = {'If-Match', 'If-None-Match'}
-        if 'If-Match' in ctx.headers:
-            dropped.add('If-Unmodified-Since')
-        if 'If-None-Match' in ctx.headers:
-            dropped.add('If-Modified-Since')
-        headers = {name: ctx.headers[name] for name in GET_CONDITIONS
-                   if name in ctx.headers and name not in dropped}
+        # which is not Swift's for a multipart object
+        headers = multipart_rules.date_conditions(ctx.headers)
+        if 'Range' in ctx.headers:
+            headers['Range'] = ctx.headers['Range']
         if ctx.query.get('versionId') not in (None, 'null'):
             raise S3Error('NoSuchVersion', resource=ctx.resource(),
                           Key=ctx.key, VersionId=ctx.query['versionId'])
@@ -788,7 +783,10 @@ class S3ApiMiddleware:
         conditions = {swift_name: ctx.headers[amz]
                       for amz, swift_name in COPY_CONDITIONS.items()
                       if amz in ctx.headers}
-        src = ctx.swift('GET', src_bucket, src_key, headers=conditions)
+        src = ctx.swift('GET', src_bucket, src_key,
+                        headers=multipart_rules.date_conditions(conditions))
+        if src.status_int == 200:
+            check_copy_conditions(src, conditions, src_bucket, src_key)
         if src.status_int in (304, 412):
             swift.close(src)
             raise S3Error('PreconditionFailed',
@@ -799,8 +797,8 @@ class S3ApiMiddleware:
             headers = swift.object_headers_from_swift(src.headers)
         else:
             headers = swift.object_headers_from_s3(ctx.header_items())
-        etag = (src.headers.get('Etag') or '').strip('"')
-        if len(etag) == 32 and 'X-Static-Large-Object' not in src.headers:
+        etag = swift.whole_object_md5(src.headers)
+        if etag is not None:
             headers['Etag'] = etag      # the copy checks what it read
         reader = swift.IterReader(src.app_iter)
         try:
@@ -816,6 +814,16 @@ class S3ApiMiddleware:
         return xml_answer(xmlbody.copy_object_result(
             swift.quote_etag(resp.headers.get('Etag', '')),
             xmlbody.http_date_to_iso(resp.headers.get('Last-Modified'))))
+
+
+def check_copy_conditions(src, conditions, bucket, key):
+    """PreconditionFailed (the source answer closed) when a copy's
+    x-amz-copy-source-if-(none-)match fails against the source's S3
+    ETag; S3 answers 412 for both."""
+    if multipart_rules.evaluate_conditions(
+            conditions, swift.s3_etag(src.headers)) is not None:
+        swift.close(src)
+        raise S3Error('PreconditionFailed', resource='/%s/%s' % (bucket, key))
 
 
 def _listing_entry(item):

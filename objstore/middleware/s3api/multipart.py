@@ -156,7 +156,8 @@ def upload_part(ctx, upload_id, number):
 
 def upload_part_copy(ctx, upload_id, number):
     from objstore.middleware.s3api import request as s3request
-    from objstore.middleware.s3api.middleware import COPY_CONDITIONS
+    from objstore.middleware.s3api.middleware import (
+        COPY_CONDITIONS, check_copy_conditions)
     src_bucket, src_key, _ = s3request.parse_copy_source(
         ctx.headers['x-amz-copy-source'])
     head_marker(ctx, upload_id)
@@ -164,10 +165,12 @@ def upload_part_copy(ctx, upload_id, number):
                   for amz, name in COPY_CONDITIONS.items()
                   if amz in ctx.headers}
     wanted = ctx.headers.get('x-amz-copy-source-range')
-    headers = dict(conditions)
+    headers = rules.date_conditions(conditions)
     if wanted is not None:
-        head = ctx.swift('HEAD', src_bucket, src_key, headers=conditions)
+        head = ctx.swift('HEAD', src_bucket, src_key, headers=headers)
         swift.close(head)
+        if head.status_int == 200:
+            check_copy_conditions(head, conditions, src_bucket, src_key)
         if head.status_int in (304, 412):
             raise S3Error('PreconditionFailed',
                           resource='/%s/%s' % (src_bucket, src_key))
@@ -176,6 +179,8 @@ def upload_part_copy(ctx, upload_id, number):
         first, last = rules.copy_range(wanted, head.content_length or 0)
         headers['Range'] = 'bytes=%d-%d' % (first, last)
     src = ctx.swift('GET', src_bucket, src_key, headers=headers)
+    if src.status_int in (200, 206):
+        check_copy_conditions(src, conditions, src_bucket, src_key)
     if src.status_int in (304, 412):
         swift.close(src)
         raise S3Error('PreconditionFailed',

@@ -212,6 +212,21 @@ def _etags(value):
             if v.strip()]
 
 
+def date_conditions(headers):
+    """The conditions a Swift request is left to judge: the dates, less
+    those an ETag condition overrides (RFC 7232 section 6: If-Match
+    before If-Unmodified-Since, If-None-Match before If-Modified-Since).
+    The ETag ones are evaluate_conditions' (against the S3 ETag)."""
+    out = {name: headers[name] for name in ('If-Modified-Since',
+                                            'If-Unmodified-Since')
+           if name in headers}
+    if 'If-Match' in headers:
+        out.pop('If-Unmodified-Since', None)
+    if 'If-None-Match' in headers:
+        out.pop('If-Modified-Since', None)
+    return out
+
+
 def evaluate_conditions(headers, etag):
     """412, 304 or None for If-Match / If-None-Match against ``etag``
     (the S3 ETag, which is not Swift's for a multipart object)."""

@@ -50,6 +50,19 @@ def is_swift_path(path):
     return first in SWIFT_ROOTS
 
 
+def is_signed_the_s3_way(environ):
+    """Whether a request carries an S3 signature (an ``AWS``/``AWS4``
+    Authorization header, a V4 or V2 presigned query): then it is an S3
+    request even on a path the Swift API also uses (buckets named
+    ``info``, ``auth`` or ``v1.0``). Cheap: string tests only."""
+    if environ.get('HTTP_AUTHORIZATION', '').startswith(
+            ('AWS4-HMAC-SHA256 ', 'AWS ')):
+        return True
+    query = environ.get('QUERY_STRING', '')
+    return 'X-Amz-Signature=' in query or (
+        'AWSAccessKeyId=' in query and 'Signature=' in query)
+
+
 def bucket_from_host(host, storage_domains):
     """The bucket a virtual-host-style Host names, or None.
 

@@ -171,6 +171,16 @@ def s3_object_headers(headers):
     return out
 
 
+def whole_object_md5(headers):
+    """The MD5 of a Swift object answer's body, when its ETag is that (a
+    plain object), else None: a large object's ETag (SLO or DLO) is not
+    its body's MD5, so a copy must not be held to it."""
+    if 'X-Static-Large-Object' in headers or 'X-Object-Manifest' in headers:
+        return None
+    etag = (headers.get('Etag') or '').strip().strip('"')
+    return etag if len(etag) == 32 else None
+
+
 def s3_etag(headers):
     """The ETag S3 shows for a Swift object answer (unquoted): a
     multipart object's own (system metadata), else Swift's."""

@@ -269,12 +269,19 @@ def parse(body, root_name, error='MalformedXML'):
     (namespace ignored; tags left namespaced), or S3Error(error)."""
     if len(body) > MAX_BODY:
         raise S3Error(error, 'Your XML document is too large.')
-    head = body.lstrip()[:4096].upper()
-    if b'<!DOCTYPE' in head or b'<!ENTITY' in body.upper():
+    # S3's bodies are UTF-8. Decoded here, and fed to expat as text (which
+    # makes it ignore the declared encoding), no other encoding (UTF-16,
+    # say) can hide a DOCTYPE or an entity declaration from this check.
+    try:
+        text = body.decode('utf-8')
+    except UnicodeDecodeError:
+        raise S3Error(error)
+    upper = text.upper()
+    if '<!DOCTYPE' in upper or '<!ENTITY' in upper:
         raise S3Error(error)
     try:
         parser = ET.XMLParser()
-        parser.feed(body)
+        parser.feed(text)
         root = parser.close()
     except (ET.ParseError, ValueError):
         raise S3Error(error)

@@ -204,3 +204,31 @@ def test_without_a_registry_a_missing_bucket_stays_no_such_bucket():
     status, body = _s3_get(mw, '/theirs')
     assert status.startswith('404') and b'NoSuchBucket' in body
     assert not any('.s3_buckets' in path for _, path in app.calls)
+
+
+def test_whole_object_md5_only_for_plain_objects():
+    md5 = hashlib.md5(b'x').hexdigest()
+    assert swift.whole_object_md5({'Etag': '"%s"' % md5}) == md5
+    # a large object's ETag is not its body's MD5
+    assert swift.whole_object_md5(
+        {'Etag': md5, 'X-Static-Large-Object': 'True'}) is None
+    assert swift.whole_object_md5(
+        {'Etag': '"%s"' % md5, 'X-Object-Manifest': 'c/p'}) is None
+    assert swift.whole_object_md5({'Etag': 'abc-2'}) is None
+    assert swift.whole_object_md5({}) is None
+
+
+@pytest.mark.parametrize('environ', [
+    {'PATH_INFO': '/info', 'HTTP_AUTHORIZATION':
+     'AWS4-HMAC-SHA256 Credential=a/20240101/us-east-1/s3/aws4_request, '
+     'SignedHeaders=host, Signature=00'},
+    {'PATH_INFO': '/auth/key', 'HTTP_AUTHORIZATION': 'AWS a:sig'},
+    {'PATH_INFO': '/v1.0/key', 'QUERY_STRING': 'X-Amz-Signature=00'},
+    {'PATH_INFO': '/info', 'QUERY_STRING':
+     'AWSAccessKeyId=a&Signature=s&Expires=1'},
+])
+def test_signed_requests_on_swift_paths_are_s3(mw, environ):
+    """Buckets named like the Swift API's roots (info, auth, v1.0)
+    get S3 answers when the request is signed the S3 way."""
+    assert mw.is_s3(environ)
+    assert not mw.is_s3(dict(environ, HTTP_X_AUTH_TOKEN='tk'))

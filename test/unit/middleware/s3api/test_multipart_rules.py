@@ -21,7 +21,8 @@ def code_of(call, *args, **kwargs):
 def test_names_round_trip():
     upload_id = rules.new_upload_id()
     assert rules.is_upload_id(upload_id)
-    assert not upload_id[1:].isdigit() or upload_id[0] == 'U'
+    # never all digits, so a row name ending in one is not a part's
+    assert upload_id[0] == 'U' and not rules.is_digits(upload_id)
     key = 'dir/U%s/odd key' % ('0' * 32)
     assert rules.parse_row_name(rules.marker_name(key, upload_id)) == \
         ('marker', key, upload_id)
@@ -231,3 +232,15 @@ def test_digits_are_ascii():
     assert rules.is_digits('0123')
     for text in ('', None, '²', '٣', '1 ', '-1', '+1'):
         assert not rules.is_digits(text)
+
+
+def test_date_conditions_go_to_swift_unless_an_etag_one_overrides():
+    since = 'Sat, 01 Jan 2000 00:00:00 GMT'
+    dates = {'If-Modified-Since': since, 'If-Unmodified-Since': since}
+    assert rules.date_conditions(dates) == dates
+    assert rules.date_conditions(dict(dates, **{'If-Match': '"x"'})) == \
+        {'If-Modified-Since': since}
+    assert rules.date_conditions(dict(dates, **{'If-None-Match': '"x"'})) \
+        == {'If-Unmodified-Since': since}
+    assert rules.date_conditions({'If-Match': '"x"', 'Range': 'bytes=0-1',
+                                  'If-None-Match': '"y"'}) == {}

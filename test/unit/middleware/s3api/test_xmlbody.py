@@ -124,3 +124,27 @@ def test_parse_acl_malformed():
                     b'<Permission>EVERYTHING</Permission></Grant>'
                     b'</AccessControlList></AccessControlPolicy>')
     assert info.value.code == 'MalformedACLError'
+
+
+@pytest.mark.parametrize('body', [
+    # entities declared in UTF-16, where a byte search for '<!ENTITY'
+    # finds nothing
+    ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE Delete ['
+     '<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+     '<Delete><Object><Key>&b;</Key></Object></Delete>').encode('utf-16'),
+    # a DOCTYPE after a long comment
+    b'<!--' + b'x' * 5000 + b'--><!DOCTYPE Delete>'
+    b'<Delete><Object><Key>k</Key></Object></Delete>',
+    # not UTF-8 at all
+    b'<Delete><Object><Key>\xff</Key></Object></Delete>',
+])
+def test_doctypes_are_refused_in_any_encoding(body):
+    with pytest.raises(S3Error) as info:
+        x.parse_delete(body)
+    assert info.value.code == 'MalformedXML'
+
+
+def test_utf8_bodies_with_a_declaration_still_read():
+    body = ('<?xml version="1.0" encoding="UTF-8"?><Delete><Object>'
+            '<Key>\u00e9t\u00e9</Key></Object></Delete>').encode('utf-8')
+    assert x.parse_delete(body) == (False, [('\u00e9t\u00e9', None)])
