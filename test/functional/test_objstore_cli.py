@@ -204,8 +204,12 @@ def test_upload_and_download_directory(cli, tmp_path):
     down = Cli(cli.cluster, dest)
     out = down.ok('download', 'ocli-tree', '--jobs', '2')
     assert sorted(out.split()) == sorted(files)
+    umask = os.umask(0o022)
+    os.umask(umask)
     for name, data in files.items():
         assert (dest / name).read_bytes() == data
+        # as open() would make it (not the temporary file's 0600)
+        assert (dest / name).stat().st_mode & 0o777 == 0o666 & ~umask
     # one object to a named file, and to stdout
     down.ok('download', 'ocli-tree', 'tree/x.bin', '--output', 'copy.bin')
     assert (dest / 'copy.bin').read_bytes() == files['tree/x.bin']
@@ -265,6 +269,40 @@ def test_download_refuses_names_outside_the_directory(cli, api):
     assert not os.path.exists(name)
     assert not os.path.exists(os.path.join(cli.cwd, 'tmp'))
     assert open(os.path.join(cli.cwd, 'fine'), 'rb').read() == b'ok'
+
+
+def test_download_survives_a_stored_mtime_no_clock_has(cli, api):
+    url, headers = api
+    requests.put(url + '/ocli-nan', headers=headers)
+    resp = requests.put(url + '/ocli-nan/o', data=b'data', headers=dict(
+        headers, **{'X-Object-Meta-Mtime': 'nan'}))
+    assert resp.status_code == 201
+    assert cli.ok('download', 'ocli-nan', 'o').split() == ['o']
+    assert open(os.path.join(cli.cwd, 'o'), 'rb').read() == b'data'
+
+
+def test_utf8_metadata_and_names_that_are_not(cli, tmp_path):
+    cli.ok('post', 'ocli-utf8', '-m', 'sym:\u20ac', '-m', 'word:caf\u00e9')
+    out = cli.ok('stat', 'ocli-utf8')
+    assert 'Meta Sym: \u20ac' in out and 'Meta Word: caf\u00e9' in out
+    as_json = json.loads(cli.ok('stat', 'ocli-utf8', '--json'))
+    assert as_json['headers']['x-container-meta-sym'] == '\u20ac'
+    if os.path.exists(SWIFT):   # the UTF-8 bytes swift reads
+        proc = subprocess.run(
+            [SWIFT, '-A', cli.cluster['auth_url'], '-U', 'test:tester',
+             '-K', 'testing', 'stat', 'ocli-utf8'], capture_output=True,
+            text=True, env=clean_env(), timeout=TIMEOUT)
+        assert proc.returncode == 0 and 'Meta Sym: \u20ac' in proc.stdout
+    cli.fails('post', 'ocli-utf8', '-H', 'N\u00e9v: x', code=2)
+    # a file name in Latin-1 (not UTF-8): one warning line, the rest go up
+    work = os.fsencode(cli.cwd)
+    with open(os.path.join(work, b'caf\xe9.txt'), 'wb') as f:
+        f.write(b'x')
+    write(tmp_path / 'work' / 'fine.txt', b'y')
+    proc = cli.run('upload', 'ocli-utf8', 'caf\udce9.txt', 'fine.txt')
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert 'not valid UTF-8' in proc.stderr
+    assert cli.ok('list', 'ocli-utf8').split() == ['fine.txt']
 
 
 # -- delete, post, copy ------------------------------------------------------
@@ -331,6 +369,9 @@ def test_copy(cli, api, tmp_path):
     assert get(api, '/ocli-copy2/src.bin').content == data
     cli.fails('copy', 'ocli-copy', 'src.bin', '-d', 'nocontainer', code=2)
     cli.fails('copy', 'ocli-copy', 'missing', '-d', '/ocli-copy2/x')
+    # a missing destination container is named too, not only the source
+    err = cli.fails('copy', 'ocli-copy', 'src.bin', '-d', '/ocli-nocont/x')
+    assert 'the container ocli-nocont' in err
 
 
 def test_tempurl_and_capabilities(cli):

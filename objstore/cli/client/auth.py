@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from objstore.cli.client.connection import wire_headers
 from objstore.cli.client.errors import ClientError, UsageError
 
 Settings = collections.namedtuple(
@@ -52,8 +53,8 @@ def authenticate(creds, session=None, timeout=30):
     session = session or requests.Session()
     try:
         resp = session.get(creds.auth_url, timeout=timeout,
-                           headers={'X-Auth-User': creds.user,
-                                    'X-Auth-Key': creds.key})
+                           headers=wire_headers({'X-Auth-User': creds.user,
+                                                 'X-Auth-Key': creds.key}))
     except requests.ConnectionError as e:
         reason = 'connection refused' if 'refused' in str(e) else \
             'no connection'

@@ -1,8 +1,12 @@
 """Small helpers the commands share: header options, metadata options,
 the worker pool and per-item failure reporting."""
 import concurrent.futures
+import re
 
 from objstore.cli.client.errors import ClientError, UsageError
+
+# an HTTP header name (RFC 9110 token); anything else cannot be sent
+TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 def parse_headers(values):
@@ -10,8 +14,9 @@ def parse_headers(values):
     headers = {}
     for value in values or ():
         name, sep, text = value.partition(':')
-        if not sep or not name.strip():
-            raise UsageError('header %r is not "Name: value"' % value)
+        if not sep or not TOKEN.match(name.strip()):
+            raise UsageError('header %r is not "Name: value" (an ASCII '
+                             'name without spaces)' % value)
         headers[name.strip()] = text.strip()
     return headers
 
@@ -22,8 +27,9 @@ def parse_meta(values, kind):
     headers = {}
     for value in values or ():
         key, sep, text = value.partition(':')
-        if not sep or not key.strip():
-            raise UsageError('metadata %r is not "key:value"' % value)
+        if not sep or not TOKEN.match(key.strip()):
+            raise UsageError('metadata %r is not "key:value" (an ASCII key '
+                             'without spaces)' % value)
         headers['X-%s-Meta-%s' % (kind, key.strip())] = text.strip()
     return headers
 

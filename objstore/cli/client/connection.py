@@ -27,6 +27,13 @@ def object_path(container=None, obj=None):
     return path
 
 
+def wire_headers(headers):
+    """Header values as UTF-8 bytes, as Swift stores metadata: given as
+    str, http.client would send them as Latin-1 and fail on the rest."""
+    return {name: value.encode('utf-8') if isinstance(value, str) else value
+            for name, value in headers.items()}
+
+
 def describe(method, container=None, obj=None):
     name = '/'.join(p for p in (container, obj) if p is not None)
     return '%s %s' % (method, name or 'account')
@@ -59,12 +66,17 @@ class Connection:
                 headers=None, data=None, stream=False, ok=None):
         """The response to METHOD on account/container/object. Raises
         ClientError unless the status is 2xx (or in ``ok``)."""
-        url = self.storage_url + object_path(container, obj)
+        try:
+            url = self.storage_url + object_path(container, obj)
+        except UnicodeEncodeError:   # a file name in another encoding
+            raise ClientError('%s: the name is not valid UTF-8'
+                              % describe(method, container, obj))
         all_headers = {'X-Auth-Token': self.token}
         all_headers.update(headers or {})
         try:
             resp = self.session.request(method, url, params=query,
-                                        headers=all_headers, data=data,
+                                        headers=wire_headers(all_headers),
+                                        data=data,
                                         stream=stream, timeout=self.timeout)
         except requests.ConnectionError as e:
             raise ClientError('cannot connect to %s (%s)'
@@ -72,6 +84,9 @@ class Connection:
         except requests.RequestException as e:
             raise ClientError('%s failed: %s'
                               % (describe(method, container, obj), _short(e)))
+        except UnicodeError:   # a --prefix or header in another encoding
+            raise ClientError('%s: a name or header is not valid UTF-8'
+                              % describe(method, container, obj))
         if resp.status_code // 100 == 2 or (ok and resp.status_code in ok):
             return resp
         message = '%s: %s' % (describe(method, container, obj), _reason(resp))

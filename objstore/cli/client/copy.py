@@ -5,7 +5,7 @@ itself, which is how its metadata is changed without re-uploading."""
 from urllib.parse import quote
 
 from objstore.cli.client.common import parse_headers, parse_meta
-from objstore.cli.client.errors import UsageError
+from objstore.cli.client.errors import ClientError, UsageError
 
 
 def destination(value, obj):
@@ -23,7 +23,16 @@ def run(args, conn, out):
     headers = parse_meta(args.meta, 'Object')
     headers.update(parse_headers(args.header))
     headers['Destination'] = quote('%s/%s' % (container, obj), safe='/')
-    conn.request('COPY', args.container, args.object, headers=headers)
+    try:
+        conn.request('COPY', args.container, args.object, headers=headers)
+    except ClientError as e:
+        if e.status != 404:
+            raise
+        # the 404 may be the destination's container, not the source
+        raise ClientError('COPY %s/%s to %s/%s: not found (the object, or '
+                          'the container %s)' % (args.container, args.object,
+                                                 container, obj, container),
+                          404)
     out.done('%s/%s copied to %s/%s' % (args.container, args.object,
                                         container, obj))
     return 0

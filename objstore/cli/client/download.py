@@ -29,7 +29,7 @@ from objstore.cli.client.part_fetch import PartFetcher
 from objstore.cli.client.parts import (plain_plan, plan_size, segment_jobs,
                                        slo_plan, split_plain)
 from objstore.cli.client.progress import Progress
-from objstore.cli.client.streams import range_md5
+from objstore.cli.client.streams import file_matches_pieces, range_md5
 from objstore.cli.client.upload import is_slo
 from objstore.cli.client.verify import (NoChecker, SegmentChecker,
                                         WholeChecker, manifest_pieces,
@@ -59,14 +59,23 @@ def restore_mtime(path, mtime):
         return
     try:
         os.utime(path, (value, value))
-    except (OSError, OverflowError):
+    except (OSError, OverflowError, ValueError):   # ValueError: 'nan'
         pass
+
+
+def new_file_mode():
+    """The mode open() gives a new file (0666 less the umask); mkstemp's
+    temporary files are 0600, too private for a downloaded file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 class Downloader:
     def __init__(self, conn, out, args):
         self.conn, self.out, self.args = conn, out, args
         self.progress = None
+        self.file_mode = new_file_mode()   # before any worker thread
 
     def manifest(self, container, obj):
         resp = self.conn.request('GET', container, obj,
@@ -93,13 +102,7 @@ class Downloader:
         if headers.get('Content-Length') != str(size):
             return False
         if is_slo(headers):
-            offset = 0
-            for length, digest in self.manifest(container, obj):
-                if digest is None or range_md5(path, offset, length) != \
-                        unquote_etag(digest):
-                    return False
-                offset += length
-            return True
+            return file_matches_pieces(path, self.manifest(container, obj))
         if headers.get('X-Object-Manifest'):
             return False
         return range_md5(path) == unquote_etag(headers.get('ETag'))
@@ -227,6 +230,7 @@ class Downloader:
             with os.fdopen(fd, 'wb') as sink:
                 count, mtime = self.fetch_to_file(container, obj, sink,
                                                   tmp)
+            os.chmod(tmp, self.file_mode)
             os.replace(tmp, path)
             restore_mtime(path, mtime)
         except BaseException:

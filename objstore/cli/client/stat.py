@@ -34,10 +34,19 @@ def account_name(storage_url):
     return unquote(urlsplit(storage_url).path.rstrip('/').rsplit('/', 1)[-1])
 
 
+def header_text(value):
+    """A header value as the user wrote it: http.client reads headers as
+    Latin-1, but Swift's metadata values are UTF-8."""
+    try:
+        return value.encode('latin-1').decode('utf-8')
+    except UnicodeError:
+        return value
+
+
 def describe(kind, headers, names):
     """[(label, value)] for a HEAD's ``headers`` of a ``kind`` thing."""
     fields = list(names)
-    lower = {k.lower(): (k, v) for k, v in headers.items()}
+    lower = {k.lower(): (k, header_text(v)) for k, v in headers.items()}
     shown = set()
     for header, label in NAMED[kind]:
         value = lower.get(header.lower(), (None, None))[1]
@@ -74,7 +83,8 @@ def run(args, conn, out):
     headers = conn.head(args.container, args.object).headers
     if out.as_json:
         out.json(dict({k.lower(): v for k, v in names},
-                      headers={k.lower(): v for k, v in headers.items()}))
+                      headers={k.lower(): header_text(v)
+                               for k, v in headers.items()}))
     else:
         out.lines(format_fields(describe(kind, headers, names)))
     return 0

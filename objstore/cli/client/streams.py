@@ -6,6 +6,9 @@ reports progress. range_md5 hashes the same range without sending it
 (to compare with an ETag before deciding to upload).
 """
 import hashlib
+import os
+
+from objstore.cli.client.verify import unquote_etag
 
 # large reads: per-chunk Python work (hashing, progress) is the cost
 CHUNK = 1 << 20
@@ -26,6 +29,22 @@ def range_md5(path, offset=0, length=None, chunk=CHUNK):
             if left is not None:
                 left -= len(data)
     return digest.hexdigest()
+
+
+def file_matches_pieces(path, pieces):
+    """Whether the file at ``path`` is exactly the consecutive ``pieces``
+    [(length, md5 or None)] (a manifest as verify.manifest_pieces reads
+    it): every piece hashes to its MD5; a piece without one cannot
+    match."""
+    if sum(length for length, _ in pieces) != os.path.getsize(path):
+        return False
+    offset = 0
+    for length, digest in pieces:
+        if digest is None or range_md5(path, offset, length) != \
+                unquote_etag(digest):
+            return False
+        offset += length
+    return True
 
 
 class RangeReader:

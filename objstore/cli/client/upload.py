@@ -19,7 +19,8 @@ from objstore.cli.client.common import (check_jobs, parse_headers,
                                         run_parallel)
 from objstore.cli.client.errors import ClientError, UsageError
 from objstore.cli.client.progress import Progress
-from objstore.cli.client.streams import RangeReader, range_md5
+from objstore.cli.client.streams import (RangeReader, file_matches_pieces,
+                                         range_md5)
 from objstore.cli.client.verify import manifest_pieces, unquote_etag
 
 
@@ -85,15 +86,7 @@ class Uploader:
                 pieces = manifest_pieces(json.loads(resp.content))
             except (ValueError, TypeError, AttributeError):
                 return False
-            if sum(n for n, _ in pieces) != size:
-                return False
-            offset = 0
-            for length, digest in pieces:
-                if digest is None or range_md5(path, offset, length) != \
-                        unquote_etag(digest):
-                    return False
-                offset += length
-            return True
+            return file_matches_pieces(path, pieces)
         if remote.get('X-Object-Manifest'):
             return False
         return remote.get('Content-Length') == str(size) and \

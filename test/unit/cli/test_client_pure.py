@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import io
 import json
+import os
 
 import pytest
 
@@ -329,3 +330,57 @@ def test_range_reader_streams_a_range_with_its_md5(tmp_path):
     assert got == data[1000:71000] and max(seen) == 4096
     assert body.hexdigest() == md5(got) == range_md5(str(path), 1000, 70000)
     assert range_md5(str(path)) == md5(data)
+
+
+# -- what the cluster or the user may hand us ------------------------------------
+
+def test_restore_mtime_ignores_values_no_clock_has(tmp_path):
+    from objstore.cli.client.download import restore_mtime
+    path = tmp_path / 'f'
+    path.write_bytes(b'x')
+    before = os.path.getmtime(path)
+    for bad in ('nan', 'inf', '-inf', '1e400', 'soon', None):
+        restore_mtime(str(path), bad)   # must not raise
+        assert os.path.getmtime(path) == before
+    restore_mtime(str(path), '1000000.5')
+    assert os.path.getmtime(path) == 1000000.5
+
+
+def test_header_values_go_out_as_utf8():
+    from objstore.cli.client.connection import wire_headers
+    assert wire_headers({'X-Object-Meta-Sym': '\u20ac', 'Range': 'bytes=0-1'}) \
+        == {'X-Object-Meta-Sym': '\u20ac'.encode('utf-8'),
+            'Range': b'bytes=0-1'}
+
+
+def test_names_that_are_not_utf8_are_one_clear_error():
+    from objstore.cli.client.connection import Connection
+    from objstore.cli.client.errors import ClientError
+    conn = Connection('http://127.0.0.1:1/v1/AUTH_a', 'token')
+    with pytest.raises(ClientError) as e:
+        conn.request('PUT', 'c', 'caf\udce9')   # a Latin-1 file name
+    assert 'not valid UTF-8' in str(e.value)
+
+
+def test_header_and_metadata_names_must_be_ascii_tokens():
+    from objstore.cli.client.common import parse_headers, parse_meta
+    assert parse_meta(['Sym:\u20ac'], 'Object') == {
+        'X-Object-Meta-Sym': '\u20ac'}
+    for bad in ('N\u00e9v: x', 'a b: x'):
+        with pytest.raises(UsageError):
+            parse_headers([bad])
+    with pytest.raises(UsageError):
+        parse_meta(['k\u00e9y:x'], 'Object')
+
+
+def test_file_matches_pieces(tmp_path):
+    from objstore.cli.client.streams import file_matches_pieces
+    path = tmp_path / 'f'
+    path.write_bytes(b'aaabbbbc')
+    pieces = [(3, md5(b'aaa')), (4, '"%s"' % md5(b'bbbb')), (1, md5(b'c'))]
+    assert file_matches_pieces(str(path), pieces)
+    assert not file_matches_pieces(str(path), pieces[:2])       # too short
+    assert not file_matches_pieces(str(path), [(3, md5(b'aaa')),
+                                               (5, None)])      # unknown
+    assert not file_matches_pieces(str(path), [(3, md5(b'aab')),
+                                               (5, md5(b'bbbbc'))])
