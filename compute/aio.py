@@ -28,6 +28,7 @@ import time
 from compute.common import config
 from compute.common.config import ConfigError
 from objstore.cli import aio
+from rings.atomic import write_atomically
 from rings.builder import RingBuilderError
 from rings.ringdata import RingFileError
 
@@ -100,13 +101,8 @@ def setup(var, out=sys.stdout, api_port=API_PORT, agent_port=AGENT_PORT):
         agent_port=agent_port, compute_dir=compute_dir(var),
         proxy_port=aio.proxy_port(var), proxy_conf=aio.proxy_conf_path(var),
         host=_host_name())
-    tmp = path + '.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_atomically(path, lambda f: f.write(text.encode('utf-8')),
+                     mode=0o600)
     out.write('wrote compute config %s\n' % path)
     return path
 

@@ -42,6 +42,7 @@ from compute.virt.config_drive import MAX_USER_DATA, build_config_drive
 from compute.virt.driver import (DriverError, Flavor, ImagePaths, Instance,
                                  InstanceExists, InstanceNotFound,
                                  PowerState)
+from rings.atomic import write_atomically
 
 LOG = logging.getLogger(__name__)
 
@@ -376,12 +377,8 @@ class AgentManager:
     def _write_record(self, req):
         record = {'uuid': req.uuid, 'domain_name': req.domain_name,
                   'image_ids': req.image_ids()}
-        path = self._file(req.uuid, RECORD_FILE)
-        with open(path + '.tmp', 'w', encoding='utf-8') as f:
-            json.dump(record, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(path + '.tmp', path)
+        write_atomically(self._file(req.uuid, RECORD_FILE),
+                         lambda f: f.write(json.dumps(record).encode()))
 
     def _read_record(self, instance_uuid):
         """The instance's record; None when missing or damaged (a crash

@@ -55,6 +55,9 @@ _IMAGE_HEADERS = {
 _ACTION_NAMES = {'os-start': states.START, 'os-stop': states.STOP}
 _REBOOT_TYPES = {'SOFT': states.REBOOT_SOFT, 'HARD': states.REBOOT_HARD}
 _TIME = '%Y-%m-%dT%H:%M:%SZ'
+# int(x, 16) also takes '-1', '+5' and '0x10'; a negative size would make
+# the next read take the whole rest of the connection into memory
+_CHUNK_SIZE = re.compile(rb'[0-9A-Fa-f]{1,15}\Z')
 
 
 def iso(ts):
@@ -94,10 +97,9 @@ class ChunkedReader:
     def _next_chunk(self):
         line = self.stream.readline(1024)
         size = line.split(b';', 1)[0].strip()
-        try:
-            self.chunk_left = int(size, 16)
-        except ValueError:
-            raise HttpError(400, 'bad chunked encoding') from None
+        if not _CHUNK_SIZE.match(size):
+            raise HttpError(400, 'bad chunked encoding')
+        self.chunk_left = int(size, 16)
         if self.chunk_left == 0:
             self.done = True
             while self.stream.readline(1024).strip():

@@ -123,7 +123,7 @@ class ComputeClient:
 
 def file_md5(path, progress=None, chunk=CHUNK):
     """(md5 hex, size) of a file, read in chunks: memory stays flat for
-    an image of any size. `progress.update(n)` is called per chunk."""
+    an image of any size. `progress.add(n)` is called per chunk."""
     digest = hashlib.md5(usedforsecurity=False)
     size = 0
     with open(path, 'rb') as f:
@@ -134,7 +134,7 @@ def file_md5(path, progress=None, chunk=CHUNK):
             digest.update(block)
             size += len(block)
             if progress is not None:
-                progress.update(len(block))
+                progress.add(len(block))
     return digest.hexdigest(), size
 
 
@@ -160,7 +160,7 @@ class CountingFile:
             n = left
         block = self.f.read(n) if n else b''
         self.sent += len(block)
-        self.progress.update(len(block))
+        self.progress.add(len(block))
         return block
 
 

@@ -13,8 +13,8 @@ from compute.cli import output
 from compute.cli.client import (
     UPLOAD_TIMEOUT, CLIError, CountingFile, file_md5, regular_file_size)
 from compute.cli.lookup import DELETED, looks_like_id, resolve, wait_for
-from compute.cli.progress import NullBar, ProgressBar
 from compute.image.properties import encode_value
+from objstore.cli.client.progress import Progress
 
 USER_DATA_MAX = 64 * 1024
 ACTIVE, ERROR = 'ACTIVE', 'ERROR'
@@ -79,10 +79,9 @@ class Context:
             self.print(output.list_table(columns, objects))
 
     def bar(self, label, total):
-        """A progress bar on stderr when that is a terminal, else nothing."""
-        if not self.tty:
-            return NullBar()
-        return ProgressBar(self.err, label, total, tty=True)
+        """A byte progress bar on stderr, drawn only when that is a
+        terminal (the objstore CLI's own bar)."""
+        return Progress(self.err, label, total, enabled=self.tty)
 
 
 def _used(host, field):

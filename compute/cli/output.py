@@ -69,13 +69,3 @@ def to_json(value):
     """The API's own objects, pretty enough to read, stable for diffs."""
     return json.dumps(value, indent=2, sort_keys=True)
 
-
-def human_bytes(n):
-    """1536 -> '1.5 KiB': sizes in binary units, one decimal."""
-    n = float(n)
-    for unit in ('B', 'KiB', 'MiB', 'GiB', 'TiB'):
-        if abs(n) < 1024 or unit == 'TiB':
-            return ('%d %s' % (n, unit)) if unit == 'B' else \
-                '%.1f %s' % (n, unit)
-        n /= 1024
-    raise AssertionError('unreachable')

@@ -49,11 +49,13 @@ def respond_error(start_response, error):
 
 
 def content_length(environ):
-    """The declared body length; 411/400 for a missing or bad one."""
+    """The declared body length (0 when none); 400 for a bad one."""
     raw = environ.get('CONTENT_LENGTH') or ''
     if not raw:
         return 0
-    if not raw.isdigit():
+    # ASCII only: str.isdigit() also takes '\xb2' (a latin-1 header byte),
+    # which int() refuses
+    if not (raw.isascii() and raw.isdigit()):
         raise HttpError(400, 'bad Content-Length %r' % raw)
     return int(raw)
 
@@ -70,6 +72,12 @@ def read_body(environ, limit=MAX_JSON_BODY):
     return data
 
 
+def _refuse_constant(name):
+    """NaN and Infinity are Python's extensions, not JSON; taken, they
+    reach int() and arithmetic as floats nobody checks for."""
+    raise ValueError('%s is not a JSON value' % name)
+
+
 def parse_json(data, required=True):
     """The JSON object in ``data``; 400 when it is not one."""
     if not data:
@@ -77,7 +85,7 @@ def parse_json(data, required=True):
             raise HttpError(400, 'a JSON body is required')
         return {}
     try:
-        value = json.loads(data)
+        value = json.loads(data, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise HttpError(400, 'body is not valid JSON: %s' % exc)
     if not isinstance(value, dict):

@@ -9,7 +9,9 @@ nothing listens, and the power-state machine is driven through the
 signed /internal/events endpoint as agents drive it.
 """
 import base64
+import io
 import json
+import socket
 import time
 import uuid as uuidlib
 
@@ -17,12 +19,13 @@ import pytest
 import requests
 
 from compute.api import states
-from compute.api.app import ComputeAPI
+from compute.api.app import ChunkedReader, ComputeAPI
 from compute.api.auth import Authenticator
 from compute.api.builder import Builder
 from compute.api.db import ComputeDB
 from compute.api.flavors import Flavors
 from compute.common import wsgi_server
+from compute.common.jsonapi import HttpError
 from compute.common.signed_http import sign_headers
 from compute.image.store import ImageNotFound
 from compute.scheduler import scheduler_options
@@ -489,6 +492,45 @@ def test_console_with_unreachable_agent_is_502(cloud):
     status, body = cloud.call('POST', '/v2.1/servers/%s/action' % uuid,
                               {'os-getConsoleOutput': {'length': 'x'}})
     assert status == 400
+
+
+def test_console_length_infinity_is_400_not_500(cloud):
+    cloud.register()
+    uuid = cloud.active_instance()
+    status, body = cloud.call(
+        'POST', '/v2.1/servers/%s/action' % uuid,
+        raw='{"os-getConsoleOutput": {"length": Infinity}}')
+    assert status == 400, body
+    assert 'Infinity' in error_of(body)
+
+
+# --- request bodies ---------------------------------------------------------
+
+@pytest.mark.parametrize('size_line', [b'-1', b'+5', b'0x10', b'zz', b''])
+def test_chunked_reader_refuses_a_bad_chunk_size(size_line):
+    body = io.BytesIO(size_line + b'\r\n' + b'x' * 100000)
+    with pytest.raises(HttpError) as err:
+        ChunkedReader(body).read(1024)
+    assert err.value.status == 400
+    assert body.tell() <= len(size_line) + 2    # no byte of data read
+
+
+def test_chunked_reader_decodes_chunks_and_skips_trailers():
+    body = io.BytesIO(b'5;x=1\r\nhello\r\n6\r\n world\r\n0\r\n'
+                      b'X-Trailer: 1\r\n\r\n')
+    reader = ChunkedReader(body)
+    assert b''.join(iter(lambda: reader.read(4), b'')) == b'hello world'
+    assert body.read() == b''
+
+
+def test_unsigned_request_with_odd_content_length_is_400_not_500(cloud):
+    # '\xb2' is a digit to str.isdigit() once the header is latin-1 text
+    with socket.create_connection(('127.0.0.1', cloud.server.server_port),
+                                  timeout=10) as sock:
+        sock.sendall(b'POST /internal/events HTTP/1.0\r\n'
+                     b'Content-Length: \xb2\r\n\r\n')
+        answer = sock.makefile('rb').read()
+    assert answer.split(b' ', 2)[1] == b'400', answer
 
 
 # --- hosts and internal endpoints -------------------------------------------

@@ -22,7 +22,7 @@ class Counter:
     def __init__(self):
         self.calls = []
 
-    def update(self, n):
+    def add(self, n):
         self.calls.append(n)
 
 

@@ -12,7 +12,6 @@ import pytest
 
 from compute.cli import commands
 from compute.cli.client import CLIError
-from compute.cli.progress import NullBar, ProgressBar
 
 ID1 = '11111111-1111-4111-8111-111111111111'
 ID2 = '22222222-2222-4222-8222-222222222222'
@@ -268,7 +267,12 @@ def test_keypair_add_sends_the_key_file(tmp_path):
 
 def test_context_draws_a_bar_only_on_a_terminal():
     err = io.StringIO()
-    assert isinstance(commands.Context(None, io.StringIO(), err,
-                                       tty=False).bar('x', 1), NullBar)
-    bar = commands.Context(None, io.StringIO(), err, tty=True).bar('x', 1)
-    assert isinstance(bar, ProgressBar) and bar.stream is err
+    quiet = commands.Context(None, io.StringIO(), err, tty=False).bar('x', 4)
+    quiet.add(4)
+    quiet.finish()
+    assert err.getvalue() == ''
+    bar = commands.Context(None, io.StringIO(), err, tty=True).bar('x', 4)
+    bar.add(4)
+    bar.finish()
+    assert err.getvalue().startswith('\rx [') and '100%' in err.getvalue()
+    assert err.getvalue().endswith('\n')

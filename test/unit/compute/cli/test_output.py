@@ -57,10 +57,3 @@ def test_to_json_round_trips_and_is_sorted():
     assert json.loads(text) == {'b': [1, 2], 'a': None}
     assert text.index('"a"') < text.index('"b"')
 
-
-def test_human_bytes_uses_binary_units():
-    assert output.human_bytes(0) == '0 B'
-    assert output.human_bytes(1023) == '1023 B'
-    assert output.human_bytes(1536) == '1.5 KiB'
-    assert output.human_bytes(5 * 1024 ** 3) == '5.0 GiB'
-    assert output.human_bytes(3 * 1024 ** 5) == '3072.0 TiB'

@@ -20,7 +20,9 @@ def test_read_and_parse():
 
 @pytest.mark.parametrize('env,status', [
     (_env(b'x' * 11), 413), (_env(b'abc', length=5), 400),
-    ({'CONTENT_LENGTH': '-1', 'wsgi.input': io.BytesIO()}, 400)])
+    ({'CONTENT_LENGTH': '-1', 'wsgi.input': io.BytesIO()}, 400),
+    # passes str.isdigit(), not int(): was a 500
+    ({'CONTENT_LENGTH': '\xb2', 'wsgi.input': io.BytesIO()}, 400)])
 def test_bad_bodies(env, status):
     with pytest.raises(jsonapi.HttpError) as err:
         jsonapi.read_body(env, limit=10)
@@ -32,6 +34,15 @@ def test_not_an_object(data):
     with pytest.raises(jsonapi.HttpError) as err:
         jsonapi.parse_json(data)
     assert err.value.status == 400
+
+
+@pytest.mark.parametrize('data', [b'{"a": NaN}', b'{"a": Infinity}',
+                                  b'{"a": [-Infinity]}'])
+def test_nan_and_infinity_are_not_json(data):
+    with pytest.raises(jsonapi.HttpError) as err:
+        jsonapi.parse_json(data)
+    assert err.value.status == 400
+    assert 'not a JSON value' in err.value.message
 
 
 def test_error_response_shape():
