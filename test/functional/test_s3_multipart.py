@@ -16,9 +16,13 @@ import requests
 
 boto3 = pytest.importorskip('boto3')
 from boto3.s3.transfer import TransferConfig  # noqa: E402
-from botocore.config import Config  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
 swiftclient = pytest.importorskip('swiftclient.client')
+
+from test.conftest import load_test_module  # noqa: E402
+
+s3_helpers = load_test_module('s3_helpers')
+make_client = s3_helpers.make_client
+error_code = s3_helpers.error_code
 
 MiB = 1024 * 1024
 
@@ -27,14 +31,6 @@ MiB = 1024 * 1024
 def proxy(aio_cluster):
     assert 's3api' in requests.get(aio_cluster['url'] + '/info').json()
     return aio_cluster['url']
-
-
-def make_client(url, **config):
-    return boto3.client(
-        's3', endpoint_url=url, aws_access_key_id='test:tester',
-        aws_secret_access_key='testing', region_name='us-east-1',
-        config=Config(s3={'addressing_style': 'path'},
-                      retries={'max_attempts': 1}, **config))
 
 
 @pytest.fixture(scope='module')
@@ -53,12 +49,6 @@ def bucket(s3):
     name = 'mpu-' + uuid.uuid4().hex[:12]
     s3.create_bucket(Bucket=name)
     return name
-
-
-def error_code(call, *args, **kwargs):
-    with pytest.raises(ClientError) as info:
-        call(*args, **kwargs)
-    return info.value.response['Error']['Code']
 
 
 def s3_etag(parts):

@@ -28,19 +28,17 @@ from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 swiftclient = pytest.importorskip('swiftclient.client')
 
+from test.conftest import load_test_module  # noqa: E402
+
+s3_helpers = load_test_module('s3_helpers')
+make_client = s3_helpers.make_client
+error_code = s3_helpers.error_code
+
 @pytest.fixture(scope='module')
 def proxy(aio_cluster):
     """The all-in-one proxy, which runs s3api (storage_domain localhost)."""
     assert 's3api' in requests.get(aio_cluster['url'] + '/info').json()
     return aio_cluster['url']
-
-
-def make_client(url, key='test:tester', secret='testing', **config):
-    return boto3.client(
-        's3', endpoint_url=url, aws_access_key_id=key,
-        aws_secret_access_key=secret, region_name='us-east-1',
-        config=Config(s3={'addressing_style': 'path'},
-                      retries={'max_attempts': 1}, **config))
 
 
 @pytest.fixture(scope='module')
@@ -59,12 +57,6 @@ def bucket(s3):
     name = 'bkt-' + uuid.uuid4().hex[:12]
     s3.create_bucket(Bucket=name)
     return name
-
-
-def error_code(call, *args, **kwargs):
-    with pytest.raises(ClientError) as info:
-        call(*args, **kwargs)
-    return info.value.response['Error']['Code']
 
 
 def test_info_and_swift_untouched(proxy, swift_auth):
