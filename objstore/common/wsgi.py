@@ -174,7 +174,8 @@ def _supervise(sock, app, section, workers):
         if stopping and deadline is None:
             deadline = time.monotonic() + STOP_GRACE
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG if stopping else 0)
+            pid, _ = concurrency.wait_child(
+                -1, os.WNOHANG if stopping else 0)
         except ChildProcessError:
             break
         except InterruptedError:

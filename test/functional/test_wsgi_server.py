@@ -88,6 +88,30 @@ def test_workers_are_forked_and_restarted(app_server):
     assert get(server.port, '/')[0] == 200
 
 
+WAIT4 = 61  # x86_64 syscall number, as /proc/<pid>/syscall names it
+
+
+def current_syscall(pid):
+    with open('/proc/%d/syscall' % pid) as f:
+        return f.read().split()[0]
+
+
+@pytest.mark.skipif(os.uname().machine != 'x86_64' or os.geteuid() != 0,
+                    reason='reads /proc/<pid>/syscall (root, x86_64)')
+def test_idle_supervisor_sleeps_in_the_kernel(app_server):
+    """The supervisor blocks in wait4 rather than polling: eventlet's
+    waitpid woke it every 10 ms, 13 ms of CPU a second per server."""
+    server = app_server(workers=1)
+    assert wait_until(lambda: len(children(server.proc.pid)) == 1)
+    assert wait_until(
+        lambda: current_syscall(server.proc.pid) == str(WAIT4))
+    # and it still notices a worker dying and replaces it
+    victim, = children(server.proc.pid)
+    os.kill(victim, signal.SIGKILL)
+    assert wait_until(lambda: children(server.proc.pid) - {victim})
+    assert get(server.port, '/')[0] == 200
+
+
 def test_sigterm_lets_requests_in_flight_finish(app_server):
     server = app_server(workers=1, delay=1.5)
     result = {}
