@@ -118,7 +118,8 @@ def app_factory(conf):
     return AccountServer(conf)
 
 
-main = server_main('account-server', app_factory, DEFAULT_PORT)
+main = server_main('account-server', app_factory, DEFAULT_PORT,
+                   sched_batch=True)
 
 
 if __name__ == '__main__':

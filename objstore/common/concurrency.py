@@ -5,6 +5,7 @@ Servers run one green thread per request; blocking disk and CPU work
 (fsync, large reads, hashing of big buffers) goes through run_in_thread so
 it never stalls the hub for other requests.
 """
+import os
 import warnings
 
 with warnings.catch_warnings():
@@ -54,6 +55,24 @@ def wait_child(pid, options=0):
     each idle supervisor about 13 ms of CPU a second. A signal still
     interrupts the wait and runs its handler (PEP 475 then retries)."""
     return _os_waitpid(pid, options)
+
+
+def batch_scheduling():
+    """Run this process, and the workers and threads it starts later,
+    under Linux's SCHED_BATCH policy: the same share of the CPU, but a
+    wake-up never preempts the task running. A storage server is woken
+    by every request the proxy sends it; preempting the proxy there
+    stalled all the other requests the proxy held (on two cores, about
+    20 ms of every small PUT went on waiting for the proxy to run again).
+    A no-op where the policy does not exist."""
+    policy = getattr(os, 'SCHED_BATCH', None)
+    if policy is None:
+        return False
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(0))
+    except OSError:
+        return False
+    return True
 
 
 def wait_readable(fd):

@@ -24,6 +24,10 @@ RETRYABLE = (ConnectionResetError, BrokenPipeError,
              http.client.RemoteDisconnected, http.client.BadStatusLine)
 
 
+# Bodies up to this size go out with the request head in one send.
+ONE_SEND_LIMIT = 65536
+
+
 class KeepAlive:
     """What a pooled connection adds to an HTTPConnection class (mixed in
     before it): ``conn_timeout`` to connect, then ``node_timeout`` for
@@ -37,6 +41,21 @@ class KeepAlive:
     def connect(self):
         super().connect()
         self.sock.settimeout(self.node_timeout)
+
+    def _send_output(self, message_body=None, encode_chunked=False):
+        """The head and a small bytes body in one send, not two: on
+        loopback every send wakes the server (and may hand it the CPU),
+        so a second one for the body cost each small request a wake-up
+        and the sender a trip through the run queue. http.client's
+        request head is the ``_buffer`` of lines that putheader fills."""
+        if isinstance(message_body, bytes) and not encode_chunked and \
+                len(message_body) <= ONE_SEND_LIMIT:
+            self._buffer.extend((b'', message_body))
+            msg = b'\r\n'.join(self._buffer)
+            del self._buffer[:]
+            self.send(msg)
+            return
+        super()._send_output(message_body, encode_chunked)
 
     def set_timeout(self, seconds):
         if self.sock is not None:

@@ -13,7 +13,7 @@ import sys
 import time
 
 from objstore.common import concurrency, header_parser, http_server
-from objstore.common.config import ConfigError, read_conf
+from objstore.common.config import ConfigError, config_true, read_conf
 
 log = logging.getLogger('objstore.wsgi')
 STOP_GRACE = 30.0
@@ -98,8 +98,13 @@ class AccessLog:
         self.stream.flush()
 
 
-def run_server(conf_path, section, app_factory, default_port):
-    """Console-script entry: load config, bind, fork workers, serve."""
+def run_server(conf_path, section, app_factory, default_port,
+               sched_batch=False):
+    """Console-script entry: load config, bind, fork workers, serve.
+
+    ``sched_batch`` is the default of the ``sched_batch`` setting: run
+    the server's processes under SCHED_BATCH (see
+    concurrency.batch_scheduling)."""
     concurrency.patch_all()
     header_parser.install(concurrency.green_http_client())
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -109,6 +114,8 @@ def run_server(conf_path, section, app_factory, default_port):
         ip = conf.get('bind_ip', '127.0.0.1')
         port = int_conf(conf, 'bind_port', default_port)
         workers = int_conf(conf, 'workers', 1)
+        batch = config_true(conf.get('sched_batch',
+                                     'true' if sched_batch else 'false'))
         app = app_factory(conf)
     except ConfigError as e:
         sys.stderr.write('%s: %s\n' % (section, e))
@@ -119,6 +126,8 @@ def run_server(conf_path, section, app_factory, default_port):
         sys.stderr.write('%s: cannot listen on %s:%d: %s\n'
                          % (section, ip, port, e.strerror))
         return 2
+    if batch:
+        concurrency.batch_scheduling()
     log.info('%s listening on %s:%d with %d workers', section, ip,
              sock.getsockname()[1], workers)
     if workers <= 0:
@@ -127,14 +136,15 @@ def run_server(conf_path, section, app_factory, default_port):
     return _supervise(sock, app, section, workers)
 
 
-def server_main(section, app_factory, default_port):
+def server_main(section, app_factory, default_port, sched_batch=False):
     """The console-script ``main(argv=None)`` of a server: one CONF arg."""
     def main(argv=None):
         argv = sys.argv[1:] if argv is None else argv
         if len(argv) != 1 or argv[0] in ('-h', '--help'):
             sys.stderr.write('usage: objstore-%s CONF\n' % section)
             return 2
-        return run_server(argv[0], section, app_factory, default_port)
+        return run_server(argv[0], section, app_factory, default_port,
+                          sched_batch)
     main.__doc__ = 'Run the %s from the config file named.' % section
     return main
 

@@ -286,7 +286,8 @@ def app_factory(conf):
     return ContainerServer(conf)
 
 
-main = server_main('container-server', app_factory, DEFAULT_PORT)
+main = server_main('container-server', app_factory, DEFAULT_PORT,
+                   sched_batch=True)
 
 
 if __name__ == '__main__':

@@ -520,7 +520,8 @@ def app_factory(conf):
     return ObjectServer(conf)
 
 
-main = server_main(SECTION, app_factory, DEFAULT_PORT)
+main = server_main(SECTION, app_factory, DEFAULT_PORT,
+                   sched_batch=True)
 
 
 if __name__ == '__main__':

@@ -102,11 +102,13 @@ class NodeClient:
         return wire + ('?' + query if query else ''), headers
 
     @staticmethod
-    def send_head(conn, method, target, headers):
+    def send_head(conn, method, target, headers, body=None):
+        """Send the request head, and ``body`` (bytes) with it if given
+        (in one send when small: connpool.KeepAlive)."""
         conn.putrequest(method, target, skip_accept_encoding=True)
         for key, value in headers.items():
             conn.putheader(key, value)
-        conn.endheaders()
+        conn.endheaders(body or None)
 
     def note_status(self, node, status, method, path):
         """Count a node's server-side failure against it."""
@@ -142,9 +144,7 @@ class NodeClient:
             conn = (self.pool.get if attempt == 0 else self.pool.new)(
                 node['ip'], node['port'])
             try:
-                self.send_head(conn, method, target, signed)
-                if body:
-                    conn.send(body)
+                self.send_head(conn, method, target, signed, body)
                 resp = conn.getresponse()
             except RETRYABLE as e:
                 conn.close()

@@ -6,6 +6,7 @@ account updates), read it back from every replica, stop.
 """
 import io
 import json
+import os
 
 import pytest
 
@@ -90,6 +91,12 @@ def test_start_store_read_stop(cluster):
         assert status == 200
         assert [(o['name'], o['bytes']) for o in json.loads(data)] == \
             [('cat', len(body))]
+    # storage servers run under SCHED_BATCH, the proxy does not
+    for kind, node in (('object', 1), ('container', 2), ('account', 3),
+                       ('proxy', 0)):
+        pid = aio.running_pid(var, kind, node)
+        want = os.SCHED_OTHER if kind == 'proxy' else os.SCHED_BATCH
+        assert os.sched_getscheduler(pid) == want, kind
     out = io.StringIO()
     assert aio.status(var, out=out) == 0
     listed = out.getvalue()

@@ -112,6 +112,20 @@ def test_idle_supervisor_sleeps_in_the_kernel(app_server):
     assert get(server.port, '/')[0] == 200
 
 
+@pytest.mark.parametrize('setting, policy', [
+    ('true', os.SCHED_BATCH), ('false', os.SCHED_OTHER)])
+def test_sched_batch_setting(app_server, setting, policy):
+    """sched_batch = true runs the supervisor, its workers and their
+    threads under SCHED_BATCH (storage servers default to it)."""
+    server = app_server(workers=1, sched_batch=setting)
+    assert wait_until(lambda: len(children(server.proc.pid)) == 1)
+    worker, = children(server.proc.pid)
+    assert get(server.port, '/')[0] == 200
+    for pid in (server.proc.pid, worker):
+        for tid in os.listdir('/proc/%d/task' % pid):
+            assert os.sched_getscheduler(int(tid)) == policy
+
+
 def test_sigterm_lets_requests_in_flight_finish(app_server):
     server = app_server(workers=1, delay=1.5)
     result = {}

@@ -23,6 +23,34 @@ def test_signed_request_and_reply(backends):
     assert 'Reply(127.0.0.1:' in repr(reply)
 
 
+def test_small_body_goes_out_with_the_head_in_one_send(backends,
+                                                      monkeypatch):
+    """One send per small request: a second one for the body woke the
+    server twice (connpool.KeepAlive._send_output)."""
+    from objstore.proxy import pool
+    sent = []
+    real = pool.BackendConnection.send
+
+    def counting(self, data):
+        sent.append(bytes(data))
+        return real(self, data)
+    monkeypatch.setattr(pool.BackendConnection, 'send', counting)
+    part, nodes = backends.ring.get_nodes('a', 'c', 'o')
+    assert put(backends, nodes[0], part, '/a/c/o', b'x' * 5000).status \
+        == 201
+    assert len(sent) == 1
+    head, body = sent[0].split(b'\r\n\r\n', 1)
+    assert head.startswith(b'PUT /') and b'Content-Length: 5000' in head
+    assert body == b'x' * 5000
+    reply = backends.client.request(nodes[0], part, 'GET', '/a/c/o', {})
+    assert reply.body == b'x' * 5000
+    # a large body still goes in its own sends, never copied whole
+    del sent[:]
+    big = b'y' * (1 << 17)
+    assert put(backends, nodes[0], part, '/a/c/o2', big).status == 201
+    assert len(sent) >= 2 and b''.join(sent).endswith(big)
+
+
 def test_connections_are_kept_and_reused(backends):
     part, nodes = backends.ring.get_nodes('a', 'c', 'o')
     node = nodes[0]
