@@ -191,6 +191,24 @@ def prefix_upper_bound(prefix):
     return prefix[:-1] + chr(nxt)
 
 
+def name_bounds(marker, end_marker, prefix, delimiter, reverse):
+    """(low, low_incl, high): a listing's names are > low (>= when
+    low_incl) and < high, '' meaning no bound (see list_items)."""
+    low, high = (end_marker, marker) if reverse else (marker, end_marker)
+    low_incl = False
+    if delimiter and not reverse and low.startswith(prefix):
+        cut = low.find(delimiter, len(prefix))
+        if cut >= 0 and cut + len(delimiter) == len(low):
+            low, low_incl = prefix_upper_bound(low) or low, True
+    if prefix:
+        if not low or low < prefix:
+            low, low_incl = prefix, True
+        bound = prefix_upper_bound(prefix)
+        if bound is not None and (not high or bound < high):
+            high = bound
+    return low, low_incl, high
+
+
 def merge_metadata(old, new):
     """Merge {key: [value, timestamp]} maps: newest timestamp per key wins.
 
@@ -903,6 +921,21 @@ class DatabaseBroker:
 
     # -- listings -----------------------------------------------------
 
+    def live_rows_query(self, select, low, low_incl, high, reverse,
+                        limit):
+        """(sql, args) selecting ``select`` of up to ``limit`` live rows
+        in name order with names in the bounds name_bounds gives."""
+        where, args = ['deleted = 0'], []
+        if low:
+            where.append('name >= ?' if low_incl else 'name > ?')
+            args.append(low)
+        if high:
+            where.append('name < ?')
+            args.append(high)
+        return ('SELECT %s FROM %s WHERE %s ORDER BY name %s LIMIT ?' % (
+            select, self.item_table, ' AND '.join(where),
+            'DESC' if reverse else 'ASC'), args + [limit])
+
     def list_items(self, columns, limit, marker='', end_marker='',
                    prefix='', delimiter='', reverse=False):
         """Live rows in name order, with delimiter roll-up.
@@ -918,35 +951,15 @@ class DatabaseBroker:
         """
         if limit <= 0:
             return []
-        # names must be > low (>= when low_incl) and < high; '' = no bound
-        low, high = (end_marker, marker) if reverse else (marker, end_marker)
-        low_incl = False
-        if delimiter and not reverse and low.startswith(prefix):
-            cut = low.find(delimiter, len(prefix))
-            if cut >= 0 and cut + len(delimiter) == len(low):
-                low, low_incl = prefix_upper_bound(low) or low, True
-        if prefix:
-            if not low or low < prefix:
-                low, low_incl = prefix, True
-            bound = prefix_upper_bound(prefix)
-            if bound is not None and (not high or bound < high):
-                high = bound
+        low, low_incl, high = name_bounds(marker, end_marker, prefix,
+                                          delimiter, reverse)
         results = []
         with self.get() as conn:
             while len(results) < limit:
-                where, args = ['deleted = 0'], []
-                if low:
-                    where.append('name >= ?' if low_incl else 'name > ?')
-                    args.append(low)
-                if high:
-                    where.append('name < ?')
-                    args.append(high)
                 batch = min(LIST_BATCH, limit - len(results))
-                rows = conn.execute(
-                    'SELECT %s FROM %s WHERE %s ORDER BY name %s LIMIT ?' % (
-                        ', '.join(columns), self.item_table,
-                        ' AND '.join(where), 'DESC' if reverse else 'ASC'),
-                    args + [batch]).fetchall()
+                rows = conn.execute(*self.live_rows_query(
+                    ', '.join(columns), low, low_incl, high, reverse,
+                    batch)).fetchall()
                 subdir = None
                 for row in rows:
                     cut = row[0].find(delimiter, len(prefix)) \

@@ -164,7 +164,21 @@ class ContainerServer(db_server.DatabaseServer):
 
     @staticmethod
     def list_rows(broker, params):
+        """Rows, or for JSON without a delimiter (what clients page
+        through most) the body itself, already rendered by SQLite."""
+        if params.content_type == 'application/json' and \
+                not params.delimiter:
+            body = broker.list_objects_json(
+                params.limit, params.marker, params.end_marker,
+                params.prefix, params.reverse)
+            if body is not None:
+                return body
         return broker.list_objects(**params.query())
+
+    def render_listing(self, content_type, name, rows):
+        if isinstance(rows, bytes):
+            return rows
+        return super().render_listing(content_type, name, rows)
 
     # -- object rows --------------------------------------------------
 
