@@ -16,7 +16,7 @@ DEFAULTS = {
     'error_suppression_limit': (10, int),
     'error_suppression_interval': (60.0, float),
     'request_node_count': (0, int),
-    'max_idle_connections': (16, int),
+    'max_idle_connections': (64, int),
     'idle_connection_age': (30.0, float),
     'recheck_existence': (10.0, float),
     'account_autocreate': (True, bool),
