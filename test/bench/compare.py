@@ -24,7 +24,9 @@ What one run does:
    own fsync'd sequential write speed in that directory (disk_write.py),
    since the large-PUT target depends on it;
 4. runs ``objstore-bench --json`` against each cluster in turn, --rounds
-   times each, alternating which goes first; while it runs, each line of
+   times each, alternating which goes first, each run only once the
+   disk has settled (disk_write.settle: dirty pages flushed and the
+   device idle, so no run pays for the last one's cleanup); while it runs, each line of
    its progress output that ends a phase (or an unmeasured setup or
    cleanup step) is a boundary at which the CPU seconds of every server
    process of that cluster and all their workers are read from /proc
@@ -530,6 +532,9 @@ def main(argv=None):
             order = (ours, ref) if n % 2 == 0 else (ref, ours)
             for cluster in order:
                 label = '[%s %d/%d]' % (cluster.name, n + 1, args.rounds)
+                waited = disk_write.settle(run_dir)
+                log('%s disk settled (sync, then idle) after %.1f s'
+                    % (label, waited))
                 log('%s objstore-bench against %s'
                     % (label, cluster.auth_url))
                 report = run_bench(cluster, args, label)

@@ -32,3 +32,47 @@ def fsync_write_mb_per_s(directory, size=256 << 20):
         os.unlink(path)
     return {'bytes': size, 'seconds': round(seconds, 3),
             'mb_per_s': round(size / seconds / 1e6, 1)}
+
+
+def _busy_ms(device):
+    """Milliseconds ``device`` has spent doing I/O (/proc/diskstats)."""
+    with open('/proc/diskstats') as f:
+        for line in f:
+            fields = line.split()
+            if fields[2] == device:
+                return int(fields[12])
+    return None
+
+
+def device_of(directory):
+    """The block device name (as /proc/diskstats has it) under directory,
+    or None."""
+    st = os.stat(directory)
+    try:
+        link = os.readlink('/sys/dev/block/%d:%d' % (
+            os.major(st.st_dev), os.minor(st.st_dev)))
+    except OSError:
+        return None
+    name = os.path.basename(link)
+    return name if _busy_ms(name) is not None else None
+
+
+def settle(directory, quiet=0.1, window=1.0, timeout=120.0):
+    """Flush dirty pages and wait until the disk under ``directory`` is
+    busy less than ``quiet`` of a ``window`` (or ``timeout`` passes).
+
+    A benchmark's cleanup (thousands of deletes, gigabytes discarded)
+    keeps the disk busy for many seconds after it returns; without this
+    the next cluster's run paid for the previous one's. Returns the
+    seconds waited."""
+    start = time.monotonic()
+    os.sync()
+    device = device_of(directory)
+    if device is None:
+        return time.monotonic() - start
+    while time.monotonic() - start < timeout:
+        before = _busy_ms(device)
+        time.sleep(window)
+        if _busy_ms(device) - before < quiet * window * 1000:
+            break
+    return time.monotonic() - start
