@@ -5,6 +5,7 @@ short file) and the auditor must quarantine exactly the damaged objects.
 The pacing is checked on its logic with a fake clock, never by timing.
 """
 import json
+import hashlib
 import os
 import time
 
@@ -180,6 +181,20 @@ def test_good_objects_are_left_alone_pass_after_pass(node):
         assert os.path.exists(paths[name])
         assert read_back(node, name) == body
     assert quarantined(node) == []
+
+
+def test_auditor_checks_the_md5_not_only_the_crc32(node):
+    """Reads by clients check the CRC-32 kept at write time; the
+    auditor holds the content to its ETag, so content that agrees with
+    its CRC but not its MD5 is still quarantined."""
+    good, good_path = put(node, 'good', b'x' * 5000)
+    bad, bad_path = put(node, 'bad', b'y' * 5000,
+                        extra={'ETag': hashlib.md5(b'z').hexdigest()})
+    assert read_back(node, 'bad') == b'y' * 5000   # the CRC agrees
+    stats = make_auditor(node).run_once()
+    assert (stats['quarantined'], stats['objects']) == (1, 1)
+    assert quarantined(node) == [bad.hash]
+    assert os.path.exists(good_path)
 
 
 def test_flipped_byte_is_quarantined_and_suffix_invalidated(node):

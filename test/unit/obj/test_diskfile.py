@@ -2,6 +2,7 @@
 import hashlib
 import os
 import time
+import zlib
 
 import pytest
 import xattr
@@ -410,3 +411,74 @@ def test_commit_survives_its_directory_vanishing_once(tmp_path, monkeypatch):
     assert len(calls) >= 2
     assert df.open().content_length == 5
     df.close()
+
+
+def test_data_files_keep_the_crc32_of_their_content(mgr):
+    body = os.urandom(3 * 65536 + 11)
+    t = ts()
+    df = put(mgr, body, t)
+    path = os.path.join(df.hash_dir, t.internal + '.data')
+    with open(path, 'rb') as f:
+        meta, _ = md.read_metadata(f.fileno())
+    assert meta[diskfile.CRC_KEY] == '%08x' % zlib.crc32(body)
+    got, opened = read(mgr, verify=True)
+    assert got == body and opened.crc32 == meta[diskfile.CRC_KEY]
+    # tombstones carry none
+    df.write_tombstone(ts(1))
+    tomb = [n for n in object_files(df) if n.endswith('.ts')][0]
+    meta, _ = md.read_metadata_path(os.path.join(df.hash_dir, tomb))
+    assert diskfile.CRC_KEY not in meta
+
+
+def rewrite_metadata(path, change):
+    with open(path, 'r+b') as f:
+        meta, tail = md.read_metadata(f.fileno())
+        assert tail == 0
+        change(meta)
+        md.write_metadata(f.fileno(), meta)
+
+
+@pytest.mark.parametrize('kind', ['crc32', 'md5 (no crc32 kept)'])
+def test_verified_read_catches_damage_with_either_checksum(mgr, kind):
+    body = os.urandom(2 * CHUNK + 100)
+    t = ts()
+    df = put(mgr, body, t)
+    path = os.path.join(df.hash_dir, t.internal + '.data')
+    if kind != 'crc32':
+        # a file written before CRCs were kept: the MD5 is checked
+        rewrite_metadata(path, lambda meta: meta.pop(diskfile.CRC_KEY))
+        assert read(mgr, verify=True)[0] == body
+    with open(path, 'r+b') as f:
+        f.seek(CHUNK + 1)
+        f.write(bytes([body[CHUNK + 1] ^ 0x40]))
+    opened = mgr.get_diskfile('sda', 7, 'a', 'c', 'o').open()
+    with pytest.raises(DiskFileQuarantined) as caught:
+        list(opened.reader(verify=True))
+    opened.close()
+    assert ('CRC-32' if kind == 'crc32' else 'ETag') in str(caught.value)
+
+
+def test_a_crc32_that_does_not_match_quarantines(mgr):
+    """The CRC is what a whole read trusts: a wrong one is damage too."""
+    body = b'hello world'
+    t = ts()
+    df = put(mgr, body, t)
+    path = os.path.join(df.hash_dir, t.internal + '.data')
+    rewrite_metadata(path, lambda meta: meta.update(
+        {diskfile.CRC_KEY: '%08x' % (zlib.crc32(body) ^ 1)}))
+    with pytest.raises(DiskFileQuarantined):
+        read(mgr, verify=True)
+
+
+def test_etag_read_checks_the_md5_even_with_a_crc32(mgr):
+    """The auditor's read: an ETag that does not match the content is
+    caught although the CRC-32 (made from the same bytes) agrees."""
+    body = b'hello world'
+    t = ts()
+    df = put(mgr, body, t)
+    path = os.path.join(df.hash_dir, t.internal + '.data')
+    rewrite_metadata(path, lambda meta: meta.update({'ETag': 'f' * 32}))
+    assert read(mgr, verify=True)[0] == body
+    with pytest.raises(DiskFileQuarantined) as caught:
+        read(mgr, verify=True, etag=True)
+    assert 'ETag' in str(caught.value)
