@@ -21,7 +21,7 @@ import collections
 import logging
 
 from objstore.common.http import Response, error_response
-from objstore.middleware.subrequest import subrequest
+from objstore.middleware.subrequest import close_body, subrequest  # noqa: F401
 from objstore.obj import conditions, ranges
 
 log = logging.getLogger('objstore.middleware.segments')
@@ -123,12 +123,6 @@ def as_response(status, headers, body):
 
 def close_iter(body):
     close = getattr(body, 'close', None)
-    if close is not None:
-        close()
-
-
-def close_body(resp):
-    close = getattr(resp.app_iter, 'close', None)
     if close is not None:
         close()
 

@@ -39,7 +39,6 @@ from objstore.common.timestamp import Timestamp
 from objstore.middleware import segments as seglib
 from objstore.middleware import subrequest as subreq
 from objstore.middleware import versioning_rules as rules
-from objstore.proxy.headers import CACHED_INFO_OK
 
 LISTING_LIMIT = 1000
 # how an object is read to be archived or restored: as stored
@@ -48,10 +47,6 @@ VERSIONING_HEADERS = tuple(
     'HTTP_' + h.upper().replace('-', '_') for h in (
         'X-Versions-Location', 'X-History-Location',
         'X-Remove-Versions-Location', 'X-Remove-History-Location'))
-
-
-def _allow_all(req):
-    return None
 
 
 class _Refused(Exception):
@@ -113,18 +108,13 @@ class VersionedWrites:
 
     def _container_info(self, environ, account_path, container):
         """The container's answer headers, read with no ACL check (the
-        request itself is judged later by the proxy); {} if missing."""
-        env = subreq.sub_environ(environ, 'HEAD',
-                                 '%s/%s' % (account_path, container))
-        env['swift.authorize'] = env['objstore.authorize'] = _allow_all
-        # every object write asks: the proxy's cached container info will
-        # do (a change made through another worker shows within its ttl)
-        env[CACHED_INFO_OK] = True
-        resp = Request(env).get_response(self.app)
-        seglib.close_body(resp)
-        if not 200 <= resp.status_int < 300:
-            return {}
-        return resp.headers
+        request itself is judged later by the proxy); {} if missing.
+        Every object write asks: the proxy's cached container info will
+        do (a change made through another worker shows within its ttl).
+        """
+        return subreq.head_headers(
+            self.app, environ, '%s/%s' % (account_path, container),
+            cached=True)
 
     def _copy(self, environ, source_resp, dest_path, what):
         """PUT the stored object ``source_resp`` answered at dest_path."""
