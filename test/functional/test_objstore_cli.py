@@ -9,14 +9,17 @@ checked both ways, segmented (SLO) uploads included.
 import hashlib
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
 
 import pytest
 import requests
 
+from test.conftest import load_test_module
+
+cli_helpers = load_test_module('cli_helpers')
+clean_env = cli_helpers.clean_env
+run_in_terminal = cli_helpers.run_in_terminal
 
 TIMEOUT = 60
 SWIFT = os.path.join(os.path.dirname(sys.executable), 'swift')
@@ -24,13 +27,6 @@ SWIFT = os.path.join(os.path.dirname(sys.executable), 'swift')
 
 def md5(data):
     return hashlib.md5(data).hexdigest()
-
-
-def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(('ST_', 'OS_', 'SWIFTCLIENT_'))}
-    env.update(extra)
-    return env
 
 
 class Cli:
@@ -388,27 +384,9 @@ def test_tempurl_and_capabilities(cli):
 
 def test_progress_bar_in_a_terminal(cli, tmp_path):
     write(tmp_path / 'work' / 'big.bin', os.urandom(3 * 1024 * 1024))
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(cli.argv('upload', 'ocli-pty', 'big.bin'),
-                            stdin=slave, stdout=slave, stderr=slave,
-                            cwd=cli.cwd, env=clean_env(), close_fds=True)
-    os.close(slave)
-    seen = b''
-    while True:
-        ready, _, _ = select.select([master], [], [], TIMEOUT)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    proc.wait(TIMEOUT)
-    os.close(master)
-    assert proc.returncode == 0, seen
-    text = seen.decode('utf-8', 'replace')
+    status, text = run_in_terminal(
+        cli.argv('upload', 'ocli-pty', 'big.bin'), cli.cwd, TIMEOUT)
+    assert status == 0, text
     assert '\rupload [' in text and '100%' in text and '/s' in text
     assert '3.0M/3.0M' in text
     # not a terminal: no bar

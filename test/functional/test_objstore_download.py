@@ -12,8 +12,6 @@ one stream.
 import hashlib
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
 
@@ -21,6 +19,11 @@ import pytest
 import requests
 
 from objstore.cli.client.parts import PLAIN_THRESHOLD
+from test.conftest import load_test_module
+
+cli_helpers = load_test_module('cli_helpers')
+clean_env = cli_helpers.clean_env
+run_in_terminal = cli_helpers.run_in_terminal
 
 TIMEOUT = 60
 SEG = 100000
@@ -28,11 +31,6 @@ SEG = 100000
 
 def md5(data):
     return hashlib.md5(data).hexdigest()
-
-
-def clean_env():
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith(('ST_', 'OS_', 'SWIFTCLIENT_'))}
 
 
 class Cli:
@@ -185,27 +183,9 @@ def test_large_plain_object_in_ranges(cli, work, api):
 
 def test_progress_bar_counts_every_part(cli, work):
     data = upload_slo(cli, work, 'dl-pty', 'big.bin', 20 * SEG)
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(cli.argv('download', 'dl-pty', '--jobs', '4'),
-                            stdin=slave, stdout=slave, stderr=slave,
-                            cwd=cli.cwd, env=clean_env(), close_fds=True)
-    os.close(slave)
-    seen = b''
-    while True:
-        ready, _, _ = select.select([master], [], [], TIMEOUT)
-        if not ready:
-            break
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    proc.wait(TIMEOUT)
-    os.close(master)
-    assert proc.returncode == 0, seen
-    text = seen.decode('utf-8', 'replace')
+    status, text = run_in_terminal(
+        cli.argv('download', 'dl-pty', '--jobs', '4'), cli.cwd, TIMEOUT)
+    assert status == 0, text
     # the listing gave the total; the parts' bytes add up to all of it
     assert '\rdownload [' in text and '100%' in text
     assert '1.9M/1.9M' in text
