@@ -1,4 +1,5 @@
 """DiskFile on real temp directories: real xattrs, real fsync, real renames."""
+import fcntl
 import hashlib
 import os
 import time
@@ -8,7 +9,7 @@ import pytest
 import xattr
 
 from objstore.common.timestamp import Timestamp
-from objstore.obj import diskfile, fileset, hashes
+from objstore.obj import direct_io, diskfile, fileset, hashes
 from objstore.obj import metadata as md
 from objstore.obj.diskfile import (DiskFileConflict, DiskFileDeleted,
                                    DiskFileExpired, DiskFileNoSpace,
@@ -482,3 +483,44 @@ def test_etag_read_checks_the_md5_even_with_a_crc32(mgr):
     with pytest.raises(DiskFileQuarantined) as caught:
         read(mgr, verify=True, etag=True)
     assert 'ETag' in str(caught.value)
+
+
+def is_direct(fd):
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+
+
+def test_large_bodies_go_around_the_page_cache_both_ways(mgr):
+    body = os.urandom(direct_io.MIN_SIZE + 3 * CHUNK + 7)
+    flags = []
+
+    def run(func, *args):
+        flags.append(is_direct(writer.fd))
+        return func(*args)
+    mgr.run = run
+    df = mgr.get_diskfile('sda', 7, 'a', 'c', 'o')
+    writer = df.writer(len(body))
+    try:
+        for i in range(0, len(body), 65536):
+            writer.write(body[i:i + 65536])
+        t = ts()
+        writer.commit(t, {'name': df.name, 'X-Timestamp': t.internal,
+                          'Content-Type': 'a/b', 'Content-Length':
+                          writer.upload_size, 'ETag': writer.etag})
+    finally:
+        writer.close()
+    # one hand-off per whole buffer, each written with O_DIRECT on
+    assert flags and all(flags)
+    assert len(flags) == len(body) // direct_io.BLOCK
+    reads = []
+
+    def read_run(func, *args):
+        reads.append(is_direct(func.__self__.fd))
+        return func(*args)
+    mgr.run = read_run
+    got, opened = read(mgr, verify=True)
+    assert reads and all(reads)
+    assert got == body
+    assert opened.etag == hashlib.md5(body).hexdigest()
+    assert opened.content_length == len(body)
+    for start, stop in ((5, CHUNK + 9), (len(body) - 10, None)):
+        assert read(mgr, start=start, stop=stop)[0] == body[start:stop]
