@@ -141,6 +141,14 @@ def header_sent(environ, name):
     return bool(environ.get(key))
 
 
+def unquote_etag(value):
+    """An ETag header's value without its surrounding quotes."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return value
+
+
 def best_offer(req, offers):
     """The offer the Accept header ranks highest (earlier offer on ties).
 

@@ -95,7 +95,9 @@ class Input:
     inside a chunked body raises ConnectionError (so a cut upload is never
     taken for a complete one). A Content-Length body cut short just ends
     early; the apps compare what they got with the length. The first read
-    sends ``100 Continue`` when the client asked for it.
+    sends ``100 Continue`` when the client asked for it. ``trailers``
+    holds a chunked body's trailer fields (names lower-cased) once its
+    end has been read, and is None until then.
     """
 
     def __init__(self, exchange, rfile, length, chunked):
@@ -107,6 +109,7 @@ class Input:
         self._done = not chunked and length == 0
         self.expects_continue = False
         self.broken = False       # the stream cannot serve another request
+        self.trailers = None
 
     def get_socket(self):
         return self._exchange.sock
@@ -180,11 +183,17 @@ class Input:
         self._chunk_left = int(size, 16)
         if self._chunk_left:
             return True
+        trailers = {}
         for _ in range(MAX_HEADERS + 1):
-            if self._line(MAX_HEADER_LINE, 'trailer line') in (b'\r\n',
-                                                               b'\n'):
+            line = self._line(MAX_HEADER_LINE, 'trailer line')
+            if line in (b'\r\n', b'\n'):
                 self._done = True
+                self.trailers = trailers
                 return False
+            name, colon, value = line.partition(b':')
+            if colon and _TOKEN.fullmatch(name):
+                trailers[name.decode('ascii').lower()] = \
+                    value.strip().decode('latin-1')
         raise ValueError('too many trailer lines')
 
     def _end_chunk(self):

@@ -32,7 +32,8 @@ versioning), as in Swift.
 
 from objstore.common import info
 from objstore.common.http import (
-    HTTPError, Request, client_path, error_response, split_path)
+    HTTPError, Request, client_path, error_response, split_path,
+    unquote_etag)
 from objstore.middleware import segments as seglib
 from objstore.middleware import subrequest as subreq
 from objstore.middleware import symlink_meta as meta
@@ -119,7 +120,7 @@ class Symlink:
         etag = req.headers.get('X-Symlink-Target-Etag')
         if etag is not None:
             self._check_static(environ, account, link,
-                               meta.normalize_etag(etag))
+                               unquote_etag(etag))
         return link
 
     def _check_static(self, environ, account, link, etag):
@@ -137,7 +138,7 @@ class Symlink:
             raise _Answer(resp)
         if not 200 <= resp.status_int < 300:
             raise HTTPError(409, 'X-Symlink-Target does not exist')
-        actual = meta.normalize_etag(resp.headers.get('Etag', ''))
+        actual = unquote_etag(resp.headers.get('Etag', ''))
         if actual != etag:
             raise HTTPError(409, 'Object Etag %r does not match '
                             'X-Symlink-Target-Etag header %r'
@@ -231,7 +232,7 @@ class Symlink:
         resp = self._follow(environ, method, account, link.container,
                             link.obj, headers, budget)
         if 200 <= resp.status_int < 300:
-            actual = meta.normalize_etag(resp.headers.get('Etag', ''))
+            actual = unquote_etag(resp.headers.get('Etag', ''))
             if actual != link.etag:
                 _close(resp)
                 raise HTTPError(409, 'Object Etag %r does not match '

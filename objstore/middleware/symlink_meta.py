@@ -107,13 +107,6 @@ def parse_account(value):
     return text
 
 
-def normalize_etag(value):
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        value = value[1:-1]
-    return value
-
-
 def _split(content_type):
     """(media type, [(name, raw param text)]) of a Content-Type value."""
     parts = [p.strip() for p in (content_type or '').split(';')]

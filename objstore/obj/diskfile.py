@@ -411,9 +411,12 @@ class DiskFile:
 
     # -- writing -----------------------------------------------------------
 
-    def writer(self, size=None):
-        """A DiskFileWriter for new content (blocking: fallocate)."""
-        return DiskFileWriter(self, size)
+    def writer(self, size=None, md5=True):
+        """A DiskFileWriter for new content (blocking: fallocate).
+
+        ``md5=False``: the content's MD5 is known already (the proxy sent
+        it, common/body_checksums.py); only the CRC-32 is computed."""
+        return DiskFileWriter(self, size, md5=md5)
 
     def check_conflict(self, timestamp, ext):
         """Raise DiskFileConflict if ``timestamp`` is not the newest."""
@@ -462,7 +465,7 @@ class DiskFileWriter:
     live upload from a crash's leftover.
     """
 
-    def __init__(self, diskfile, size=None, check_space=True):
+    def __init__(self, diskfile, size=None, check_space=True, md5=True):
         self.df = diskfile
         tmp_dir = os.path.join(diskfile.device_path, TMP_DIR)
         if not os.path.isdir(tmp_dir):
@@ -473,7 +476,7 @@ class DiskFileWriter:
                           os.O_EXCL | os.O_CLOEXEC, 0o644)
         self.committed = False
         self.upload_size = 0
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self._crc = Crc32()
         self._direct = None
         try:
@@ -498,13 +501,19 @@ class DiskFileWriter:
 
     @property
     def etag(self):
-        return self._md5.hexdigest()
+        """MD5 of what was written (None if made with md5=False)."""
+        return None if self._md5 is None else self._md5.hexdigest()
+
+    @property
+    def crc32(self):
+        return self._crc.hexdigest()
 
     def write(self, chunk):
         """Append a chunk: through the page cache, or for a large body
         (a size of at least direct_io.MIN_SIZE was given) around it;
         the fsync is in commit."""
-        self._md5.update(chunk)
+        if self._md5 is not None:
+            self._md5.update(chunk)
         self._crc.update(chunk)
         try:
             if self._direct is not None:

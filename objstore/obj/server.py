@@ -16,7 +16,7 @@ import time
 
 import msgpack
 
-from objstore.common import constraints, signing
+from objstore.common import body_checksums, constraints, signing
 from objstore.common.concurrency import run_in_thread
 from objstore.common.config import (ConfigError, backend_secret, config_true,
                                     hash_secret)
@@ -32,7 +32,9 @@ from objstore.obj.diskfile import (DeviceUnavailable, DiskFileConflict,
 
 SECTION = 'object-server'
 DEFAULT_PORT = 6200
-CHUNK_SIZE = diskfile.CHUNK_SIZE
+# A PUT's body is read (and hashed, and written) at most this much at a
+# time: with 64 KiB the per-chunk Python work showed in large uploads.
+CHUNK_SIZE = 1024 * 1024
 log = logging.getLogger('objstore.obj.server')
 
 # Headers besides X-Object-Meta-* that an object keeps from its PUT.
@@ -59,6 +61,40 @@ def _is_chunked(req):
     return True
 
 
+def _announced_length(req, chunked):
+    """The body length a proxy-hashed PUT announces (None if unknown).
+
+    Such a body is chunked, to carry the trailer; the length sizes the
+    file as a Content-Length would (fallocate, direct writes)."""
+    if not chunked:
+        raise HTTPError(400, '%s needs a chunked body'
+                        % body_checksums.HEADER)
+    value = req.headers.get(body_checksums.LENGTH_HEADER)
+    if value is None:
+        return None
+    length, err = constraints.parse_content_length(value)
+    if err:
+        raise HTTPError(413 if value.strip().isdigit() else 400, err)
+    return length
+
+
+def _proxy_etag(req, writer, length):
+    """The ETag from the body's trailer, once the CRC-32 computed here
+    matches the sender's (422 if not: the body changed on the way)."""
+    try:
+        etag, crc = body_checksums.from_trailers(
+            getattr(req.environ['wsgi.input'], 'trailers', None))
+    except ValueError as e:
+        raise HTTPError(400, str(e))
+    if length is not None and writer.upload_size != length:
+        raise HTTPError(400, 'body of %d bytes, %s said %d' % (
+            writer.upload_size, body_checksums.LENGTH_HEADER, length))
+    if crc != writer.crc32:
+        raise HTTPError(422, 'body CRC-32 %s differs from the sender\'s %s'
+                        % (writer.crc32, crc))
+    return etag
+
+
 def _delete_at(req, now):
     """X-Delete-At as an int (None when absent); 400 if bad or past."""
     value = req.headers.get('X-Delete-At')
@@ -70,13 +106,6 @@ def _delete_at(req, now):
     if when <= now:
         raise HTTPError(400, 'X-Delete-At in the past')
     return when
-
-
-def _normalize_etag(value):
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        value = value[1:-1]
-    return value.lower()
 
 
 def _metadata_from(req, keep=STORED_HEADERS):
@@ -286,6 +315,10 @@ class ObjectServer:
             length, err = constraints.parse_content_length(value)
             if err:
                 raise HTTPError(413 if value.strip().isdigit() else 400, err)
+        proxy_hashed = config_true(
+            req.headers.get(body_checksums.HEADER, ''))
+        if proxy_hashed:
+            length = _announced_length(req, chunked)
         content_type = req.headers.get('Content-Type')
         if not content_type:
             raise HTTPError(400, 'no Content-Type')
@@ -293,18 +326,20 @@ class ObjectServer:
         _delete_at(req, time.time())
         client_etag = req.headers.get('ETag')
         if client_etag is not None:
-            client_etag = _normalize_etag(client_etag)
+            client_etag = body_checksums.normalize_etag(client_etag)
         targets, cpart = self._update_targets(req)
         if_none_match = req.headers.get('If-None-Match')
         current_etag, writer = self._start_put(
-            df, timestamp, length, if_none_match is not None)
+            df, timestamp, length, if_none_match is not None,
+            md5=not proxy_hashed)
         try:
             if current_etag is not None:
                 tags = conditions.parse_etags(if_none_match)
                 if '*' in tags or current_etag in tags:
                     raise HTTPError(412, 'object exists')
             self._receive(req, writer, length)
-            etag = writer.etag
+            etag = _proxy_etag(req, writer, length) if proxy_hashed \
+                else writer.etag
             if client_etag is not None and client_etag != etag:
                 raise HTTPError(422, 'body MD5 %s does not match ETag' % etag)
             metadata = _metadata_from(req)
@@ -325,7 +360,7 @@ class ObjectServer:
             ('X-Backend-Timestamp', timestamp.internal)])
 
     @staticmethod
-    def _start_put(df, timestamp, length, want_etag):
+    def _start_put(df, timestamp, length, want_etag, md5=True):
         """(ETag of the current object or None, a writer).
 
         What a PUT does before its body, all metadata work, so run inline
@@ -343,7 +378,7 @@ class ObjectServer:
             finally:
                 df.close()
         df.check_conflict(timestamp, fileset.DATA)
-        return etag, df.writer(length)
+        return etag, df.writer(length, md5=md5)
 
     @staticmethod
     def _receive(req, writer, length):

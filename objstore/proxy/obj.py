@@ -16,7 +16,7 @@ import math
 import mimetypes
 import time
 
-from objstore.common import constraints
+from objstore.common import body_checksums, constraints
 from objstore.common.config import config_true
 from objstore.common.http import HTTPError, header_sent
 from objstore.common.timestamp import Timestamp
@@ -227,9 +227,19 @@ class ObjectController(Controller):
 
     def _stream(self, slots, headers_for, length, chunks):
         """The replies of a streamed upload, or the response to give when
-        the nodes refused it before the body."""
-        upload = Upload(self.app.client, slots, self.path, headers_for,
-                        length, self.settings.put_queue_depth)
+        the nodes refused it before the body.
+
+        The body's MD5 and CRC-32 are computed here, once, and go to the
+        nodes in the trailer (common/body_checksums.py)."""
+        announce = {body_checksums.HEADER: 'true'}
+        if length is not None:
+            announce[body_checksums.LENGTH_HEADER] = str(length)
+
+        def hashed_headers_for(index):
+            return dict(headers_for(index), **announce)
+        upload = Upload(self.app.client, slots, self.path,
+                        hashed_headers_for, length,
+                        self.settings.put_queue_depth, chunked=True)
         ready = upload.connect()
         refusal = self._refusal(upload.early, ready, upload.quorum,
                                 len(slots))
@@ -238,14 +248,26 @@ class ObjectController(Controller):
             if refusal == 503:
                 raise HTTPError(503, 'too few object servers available')
             return self.write_response(refusal)
+        checksums = body_checksums.BodyChecksums()
         try:
             for chunk in chunks:
+                checksums.update(chunk)
                 upload.send(chunk)
+            self._check_client_etag(checksums.etag)
             return upload.finish(self.settings.commit_timeout,
-                                 self.settings.post_quorum_timeout)
+                                 self.settings.post_quorum_timeout,
+                                 checksums.trailer())
         except BaseException:
             upload.abort()
             raise
+
+    def _check_client_etag(self, etag):
+        """422 when the client's ETag is not the body's MD5: raised before
+        the end of the body goes out, so no node stores it."""
+        given = self.req.headers.get('Etag')
+        if given is not None and \
+                body_checksums.normalize_etag(given) != etag:
+            raise HTTPError(422, 'body MD5 %s does not match ETag' % etag)
 
     # -- POST and DELETE -----------------------------------------------------
 

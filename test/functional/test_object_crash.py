@@ -10,6 +10,7 @@ import time
 
 from objstore.common import backend, signing
 from objstore.common.timestamp import Timestamp
+from objstore.obj import server as server_module
 
 MODULE = 'objstore.obj.server'
 SECTION = 'object-server'
@@ -71,7 +72,8 @@ def test_sigkill_mid_upload_leaves_nothing_visible(tmp_path, start_server,
          'Content-Type': 'x/y'}, old)
     assert status == 201
 
-    part = os.urandom(6 * 65536)  # whole read chunks: all reach the disk
+    # whole read chunks: all of it reaches the disk
+    part = os.urandom(3 * server_module.CHUNK_SIZE)
     socks = [begin_chunked_put(server.port, secret, path, part)
              for path in ('/sda/9/a/c/kept', '/sda/9/a/c/new')]
     # both uploads are being written to temp files on the device

@@ -471,11 +471,22 @@ def test_chunked_upload(tester, container):
     assert resp.content == whole
 
 
-def test_etag_mismatch_is_422_and_stores_nothing(tester, container):
-    resp = tester('PUT', '/%s/bad-etag' % container, data=b'abc',
+@pytest.mark.parametrize('body', [b'abc', os.urandom(300000)],
+                         ids=['whole', 'streamed'])
+def test_etag_mismatch_is_422_and_stores_nothing(tester, container, body):
+    resp = tester('PUT', '/%s/bad-etag' % container, data=body,
                   headers={'Etag': hashlib.md5(b'xyz').hexdigest()})
     assert resp.status_code == 422
     assert tester('HEAD', '/%s/bad-etag' % container).status_code == 404
+
+
+def test_streamed_upload_with_its_etag_quoted(tester, container):
+    body = os.urandom(300000)
+    resp = tester('PUT', '/%s/quoted' % container, data=body, headers={
+        'Etag': '"%s"' % hashlib.md5(body).hexdigest().upper()})
+    assert resp.status_code == 201
+    assert resp.headers['Etag'] == hashlib.md5(body).hexdigest()
+    assert tester('GET', '/%s/quoted' % container).content == body
 
 
 def test_copy_with_x_copy_from_and_copy_verb(tester, container):

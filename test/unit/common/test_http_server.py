@@ -495,6 +495,25 @@ def test_input_chunked_extensions_and_trailers_then_next_request(start):
     assert c.read_response().body == b'next'
 
 
+def test_input_keeps_the_trailer_fields_once_the_body_is_read(start):
+    app = Recorder(lambda inp: [inp.trailers, inp.read(), inp.trailers])
+    srv = start(app)
+    c = srv.client()
+    trailer = b'X-Object-Etag:  abc \r\nbad line\r\nX-Two: 2\r\n'
+    c.send(request(method='PUT', target='/1', body=chunked(b'xy', trailer=
+                                                           trailer),
+                   headers=[('Transfer-Encoding', 'chunked')]) +
+           request(method='PUT', target='/2', body=chunked(b'z'),
+                   headers=[('Transfer-Encoding', 'chunked')]) +
+           request(method='PUT', target='/3', body=b'q',
+                   headers=[('Content-Length', '1')]))
+    for _ in range(3):
+        assert c.read_response().status == 200
+    assert app.results == [[None, b'xy', {'x-object-etag': 'abc',
+                                          'x-two': '2'}],
+                           [None, b'z', {}], [None, b'q', None]]
+
+
 def test_input_chunked_transfer_encoding_is_case_insensitive(start):
     srv = start(echo_app)
     resp = srv.client().get('/', method='PUT', body=chunked(b'xy'),

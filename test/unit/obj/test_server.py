@@ -5,17 +5,20 @@ test/functional/test_object_server.py; this covers the app factory and
 request handling that needs no socket.
 """
 import glob
+import hashlib
+import io
 import os
 import time
 from urllib.parse import quote
 
 import pytest
 
-from objstore.common import signing
+from objstore.common import body_checksums, signing
 from objstore.common.config import ConfigError
 from objstore.common.http import Request
+from objstore.common.http_server import Input
 from objstore.common.timestamp import Timestamp
-from objstore.obj import server
+from objstore.obj import direct_io, server
 from objstore.obj.diskfile import READ_CHUNK_SIZE, DiskFileQuarantined
 
 
@@ -159,3 +162,86 @@ def test_a_full_disk_anywhere_is_507_not_500(devices, cluster_conf,
     monkeypatch.undo()
     resp = call(app, secret, 'GET', '/sda/0/a/c/o')
     assert resp.status_int == 404
+
+
+def proxy_hashed_put(app, secret, body, sums=None, trailer=None, headers=None,
+                     pieces=65536):
+    """A PUT as the proxy streams it: chunked, checksums in the trailer,
+    read through the real HTTP server's body decoder."""
+    if sums is None:
+        sums = body_checksums.BodyChecksums()
+        sums.update(body)
+    if trailer is None:
+        trailer = sums.trailer()
+    wire = '/sda/0/a/c/o'
+    headers = dict({'X-Timestamp': Timestamp.now().internal,
+                    'Content-Type': 'a/b', 'Transfer-Encoding': 'chunked',
+                    body_checksums.HEADER: 'true'}, **(headers or {}))
+    signed = signing.sign(secret, 'PUT', wire, headers)
+    req = Request.blank(wire, method='PUT', headers=signed)
+    req.environ['RAW_PATH_INFO'] = wire
+    coded = b''.join(b'%x\r\n%s\r\n' % (len(body[i:i + pieces]),
+                                        body[i:i + pieces])
+                     for i in range(0, len(body), pieces))
+    req.environ['wsgi.input'] = Input(
+        None, io.BytesIO(coded + b'0\r\n' + trailer + b'\r\n'), None, True)
+    return req.get_response(app)
+
+
+def stored_files(devices):
+    return glob.glob(os.path.join(devices, 'sda', 'objects', '*', '*', '*',
+                                  '*.data'))
+
+
+@pytest.mark.parametrize('size', [0, 100, direct_io.MIN_SIZE + 5])
+def test_proxy_hashed_put_stores_the_proxys_etag(devices, cluster_conf, size):
+    app = make_app(devices)
+    secret = cluster_conf['secret']
+    body = os.urandom(size)
+    resp = proxy_hashed_put(app, secret, body, headers={
+        body_checksums.LENGTH_HEADER: str(size)})
+    assert resp.status_int == 201
+    assert resp.headers['Etag'] == hashlib.md5(body).hexdigest()
+    resp = call(app, secret, 'GET', '/sda/0/a/c/o')
+    assert resp.body == body
+    assert resp.headers['Etag'] == hashlib.md5(body).hexdigest()
+
+
+def test_proxy_hashed_put_refuses_a_body_changed_on_the_way(
+        devices, cluster_conf):
+    app = make_app(devices)
+    secret = cluster_conf['secret']
+    sums = body_checksums.BodyChecksums()
+    sums.update(b'what the proxy sent')
+    resp = proxy_hashed_put(app, secret, b'what the proxy sent'[:-1] + b'T',
+                            sums=sums)
+    assert resp.status_int == 422
+    assert b'CRC-32' in resp.body
+    assert stored_files(devices) == []
+
+
+@pytest.mark.parametrize('trailer, extra, why', [
+    (b'', {}, b'X-Object-Etag'),
+    (b'X-Object-Etag: %s\r\n' % (b'a' * 32), {}, b'X-Object-Crc32'),
+    (None, {body_checksums.LENGTH_HEADER: '4'}, b'body of 5 bytes'),
+    (None, {body_checksums.LENGTH_HEADER: '6'}, b'client sent 5 of 6'),
+    (None, {body_checksums.LENGTH_HEADER: 'five'}, b'invalid'),
+    (None, {'Etag': 'a' * 32}, b'does not match ETag')])
+def test_proxy_hashed_put_with_bad_trailer_or_headers_stores_nothing(
+        devices, cluster_conf, trailer, extra, why):
+    app = make_app(devices)
+    resp = proxy_hashed_put(app, cluster_conf['secret'], b'hello',
+                            trailer=trailer, headers=extra)
+    assert 400 <= resp.status_int < 500
+    assert why in resp.body
+    assert stored_files(devices) == []
+
+
+def test_proxy_hashed_put_needs_a_chunked_body(devices, cluster_conf):
+    app = make_app(devices)
+    resp = call(app, cluster_conf['secret'], 'PUT', '/sda/0/a/c/o', {
+        'X-Timestamp': Timestamp.now().internal, 'Content-Type': 'a/b',
+        body_checksums.HEADER: 'true'}, b'hello')
+    assert resp.status_int == 400
+    assert b'chunked' in resp.body
+    assert stored_files(devices) == []
