@@ -186,7 +186,7 @@ class ObjectAuditor(Daemon):
         except diskfile.DiskFileNotExist:
             return None  # deleted or replaced since we listed it
         try:
-            # the MD5 against the ETag, even where a CRC-32 is kept
+            # the MD5 against the ETag, even where a CRC is kept
             for chunk in df.reader(verify=True, etag=True):
                 self.stats['bytes'] += len(chunk)
                 self.byte_limiter.take(len(chunk))

@@ -27,6 +27,7 @@ import uuid
 import zlib
 
 from objstore.common import ondisk
+from objstore.common.crc import Crc32c
 from objstore.common.concurrency import run_in_thread
 from objstore.common.timestamp import Timestamp
 from objstore.obj import direct_io, expiry, fileset, hashes
@@ -43,13 +44,15 @@ CHUNK_SIZE = 65536
 # and replication keep CHUNK_SIZE.
 READ_CHUNK_SIZE = 1024 * 1024
 log = logging.getLogger('objstore.obj.diskfile')
-# The CRC-32 of the content, kept in a data file's metadata (8 hex
-# digits) by every writer since it was added; never sent to clients.
-# A whole-object read checks it instead of the MD5: it catches the same
-# damage (bit rot, a torn or misplaced write) at a quarter of the CPU,
+# The CRC-32C of the content (common/crc.py), kept in a data file's
+# metadata (8 hex digits) by every writer; never sent to clients. A
+# whole-object read checks it instead of the MD5: it catches the same
+# damage (bit rot, a torn or misplaced write) at a tenth of the CPU,
 # and MD5 was most of a large GET's cost. The auditor still checks the
-# MD5 against the ETag, and files without it are read with the MD5.
-CRC_KEY = 'crc32'
+# MD5 against the ETag. Files written before CRC-32C keep a zlib CRC-32
+# (LEGACY_CRC_KEY), checked as such, and older ones only the MD5.
+CRC_KEY = 'crc32c'
+LEGACY_CRC_KEY = 'crc32'
 
 
 # Metadata a POST replaces as a whole (absent from the POST = removed).
@@ -242,7 +245,7 @@ class DiskFile:
         self.timestamp = None
         self.content_length = None
         self.etag = None
-        self.crc32 = None
+        self.checksum = None    # (CRC class, its hex value, name) or None
         self._fd = None
         self._direct = None     # a direct_io.DirectReader for large reads
 
@@ -300,7 +303,7 @@ class DiskFile:
         self.metadata = merged
         self.content_length = int(data_meta['Content-Length'])
         self.etag = data_meta['ETag']
-        self.crc32 = data_meta.get(CRC_KEY)
+        self.checksum = _content_checksum(data_meta)
         return self
 
     def _check_data(self, fd, name):
@@ -337,11 +340,12 @@ class DiskFile:
         """Chunks of content [start, stop), READ_CHUNK_SIZE at most each.
 
         With ``verify`` (a whole-object read) the content is checked
-        before the last chunk is given out: against its CRC-32 where the
-        file keeps one (CRC_KEY), else its MD5 against the ETag; with
-        ``etag`` too, always the MD5 (the auditor). On a mismatch the
-        object is quarantined and DiskFileQuarantined raised, so a client
-        never receives the complete bad object.
+        before the last chunk is given out: against its CRC-32C (or the
+        CRC-32 of an older file) where the file keeps one, else its MD5
+        against the ETag; with ``etag`` too, always the MD5 (the
+        auditor). On a mismatch the object is quarantined and
+        DiskFileQuarantined raised, so a client never receives the
+        complete bad object.
         """
         if self.content_length >= direct_io.MIN_SIZE and \
                 self._direct is None:
@@ -378,8 +382,9 @@ class DiskFile:
     def _verified_chunks(self, etag):
         """The whole content, each chunk given out only once the next is
         read, so the last one waits for the checksum's verdict."""
-        if not etag and isinstance(self.crc32, str) and len(self.crc32) == 8:
-            md5, expected, what = Crc32(), self.crc32, 'CRC-32'
+        if not etag and self.checksum is not None:
+            crc_class, expected, what = self.checksum
+            md5 = crc_class()
         else:
             md5 = hashlib.md5(usedforsecurity=False)
             expected, what = self.etag, 'ETag'
@@ -415,7 +420,7 @@ class DiskFile:
         """A DiskFileWriter for new content (blocking: fallocate).
 
         ``md5=False``: the content's MD5 is known already (the proxy sent
-        it, common/body_checksums.py); only the CRC-32 is computed."""
+        it, common/body_checksums.py); only the CRC-32C is computed."""
         return DiskFileWriter(self, size, md5=md5)
 
     def check_conflict(self, timestamp, ext):
@@ -477,7 +482,7 @@ class DiskFileWriter:
         self.committed = False
         self.upload_size = 0
         self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
-        self._crc = Crc32()
+        self._crc = Crc32c()
         self._direct = None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -505,7 +510,7 @@ class DiskFileWriter:
         return None if self._md5 is None else self._md5.hexdigest()
 
     @property
-    def crc32(self):
+    def crc32c(self):
         return self._crc.hexdigest()
 
     def write(self, chunk):
@@ -596,8 +601,20 @@ class DiskFileWriter:
                 pass
 
 
+def _content_checksum(meta):
+    """(CRC class, expected hex, name) for a data file's metadata, None
+    when it keeps no CRC (then reads check the MD5)."""
+    for key, crc_class, name in ((CRC_KEY, Crc32c, 'CRC-32C'),
+                                 (LEGACY_CRC_KEY, Crc32, 'CRC-32')):
+        value = meta.get(key)
+        if isinstance(value, str) and len(value) == 8:
+            return crc_class, value, name
+    return None
+
+
 class Crc32:
-    """zlib.crc32 with hashlib's update/hexdigest (8 hex digits)."""
+    """zlib.crc32 with hashlib's update/hexdigest (8 hex digits): the
+    checksum files written before CRC-32C keep."""
 
     def __init__(self):
         self.value = 0

@@ -79,7 +79,7 @@ def _announced_length(req, chunked):
 
 
 def _proxy_etag(req, writer, length):
-    """The ETag from the body's trailer, once the CRC-32 computed here
+    """The ETag from the body's trailer, once the CRC-32C computed here
     matches the sender's (422 if not: the body changed on the way)."""
     try:
         etag, crc = body_checksums.from_trailers(
@@ -89,9 +89,9 @@ def _proxy_etag(req, writer, length):
     if length is not None and writer.upload_size != length:
         raise HTTPError(400, 'body of %d bytes, %s said %d' % (
             writer.upload_size, body_checksums.LENGTH_HEADER, length))
-    if crc != writer.crc32:
-        raise HTTPError(422, 'body CRC-32 %s differs from the sender\'s %s'
-                        % (writer.crc32, crc))
+    if crc != writer.crc32c:
+        raise HTTPError(422, 'body CRC-32C %s differs from the sender\'s '
+                        '%s' % (writer.crc32c, crc))
     return etag
 
 

@@ -11,9 +11,9 @@ every primary is asked at once and the newest version wins.
 """
 import logging
 import re
-import zlib
 
 from objstore.common.concurrency import GreenPool
+from objstore.common.crc import crc32c
 from objstore.proxy.nodeclient import (NODE_ERRORS, Reply, describe,
                                        read_body)
 from objstore.proxy.quorum import newest, object_state_time, quorum_size
@@ -196,7 +196,7 @@ class ObjectReader:
         return None
 
     def _prefix_crc(self, node, first, last, etag):
-        """CRC-32 of bytes first..last of ``node``'s copy, None if it
+        """CRC-32C of bytes first..last of ``node``'s copy, None if it
         cannot give them."""
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in RESUME_DROPPED}
@@ -215,7 +215,7 @@ class ObjectReader:
                 chunk = resp.read(self.chunk_size)
                 if not chunk:
                     break
-                crc = zlib.crc32(chunk, crc)
+                crc = crc32c(chunk, crc)
                 size += len(chunk)
         except NODE_ERRORS:
             conn.close()
@@ -230,7 +230,7 @@ class ObjectReader:
         its last chunk, so the client never gets a complete bad object
         from it; but the bytes it did send may be the damaged ones. So
         before going on at another node, the bytes already sent are
-        compared (CRC-32, kept as they pass, cheap next to MD5) with the
+        compared (CRC-32C, kept as they pass, cheap next to MD5) with the
         same range of the new node's copy: if they differ, the response
         is cut short rather than completed with the damage inside.
         """
@@ -251,7 +251,7 @@ class ObjectReader:
                     chunk, error = None, e
                 if chunk:
                     offset += len(chunk)
-                    sent_crc = zlib.crc32(chunk, sent_crc)
+                    sent_crc = crc32c(chunk, sent_crc)
                     yield chunk
                     continue
                 if chunk is not None:   # b'': all of it

@@ -229,7 +229,7 @@ class ObjectController(Controller):
         """The replies of a streamed upload, or the response to give when
         the nodes refused it before the body.
 
-        The body's MD5 and CRC-32 are computed here, once, and go to the
+        The body's MD5 and CRC-32C are computed here, once, and go to the
         nodes in the trailer (common/body_checksums.py)."""
         announce = {body_checksums.HEADER: 'true'}
         if length is not None:

@@ -27,6 +27,7 @@ import hmac
 import re
 import zlib
 
+from objstore.common.crc import crc32c
 from objstore.middleware.s3api.errors import S3Error
 from objstore.middleware.s3api.sigv4 import EMPTY_SHA256
 
@@ -88,26 +89,31 @@ def encode(data, signer=None, chunk_size=65536):
     return b''.join(out)
 
 
+_CRCS = {'x-amz-checksum-crc32': zlib.crc32,
+         'x-amz-checksum-crc32c': crc32c}
+
+
 class _TrailerChecksum:
     """The checksum an ``x-amz-trailer`` announces, computed as data
-    passes. CRC32C and CRC64NVME need libraries we do not have: their
-    trailers are accepted unchecked."""
+    passes. CRC64NVME needs a library we do not have: its trailer is
+    accepted unchecked."""
 
     def __init__(self, name):
         self.name = name
         self.crc = 0
+        self.crc_func = _CRCS.get(name)
         self.hasher = {'x-amz-checksum-sha256': hashlib.sha256,
                        'x-amz-checksum-sha1': hashlib.sha1}.get(name)
         self.hasher = self.hasher() if self.hasher else None
 
     def update(self, data):
-        if self.name == 'x-amz-checksum-crc32':
-            self.crc = zlib.crc32(data, self.crc)
+        if self.crc_func is not None:
+            self.crc = self.crc_func(data, self.crc)
         elif self.hasher is not None:
             self.hasher.update(data)
 
     def value(self):
-        if self.name == 'x-amz-checksum-crc32':
+        if self.crc_func is not None:
             digest = self.crc.to_bytes(4, 'big')
         elif self.hasher is not None:
             digest = self.hasher.digest()

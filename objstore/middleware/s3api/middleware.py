@@ -46,6 +46,7 @@ import base64
 from http import HTTPStatus
 
 from objstore.common import info
+from objstore.common.crc import crc32c
 from objstore.common.http import HTTPError, Request, request_path
 from objstore.middleware import tempauth
 from objstore.middleware.s3api import request as s3request
@@ -850,6 +851,7 @@ def check_body_digest(headers, body):
         return
     checks = {
         'x-amz-checksum-crc32': lambda b: zlib.crc32(b).to_bytes(4, 'big'),
+        'x-amz-checksum-crc32c': lambda b: crc32c(b).to_bytes(4, 'big'),
         'x-amz-checksum-sha1': lambda b: hashlib.sha1(b).digest(),
         'x-amz-checksum-sha256': lambda b: hashlib.sha256(b).digest(),
     }
@@ -860,9 +862,8 @@ def check_body_digest(headers, body):
                 raise S3Error('BadDigest', 'The %s you specified did not '
                               'match the calculated checksum.' % name)
             return
-    if 'x-amz-checksum-crc32c' in headers or \
-            'x-amz-checksum-crc64nvme' in headers:
-        return      # no stdlib implementation to check it with
+    if 'x-amz-checksum-crc64nvme' in headers:
+        return      # no implementation to check it with
     raise S3Error('InvalidRequest', 'Missing required header for this '
                   'request: Content-MD5')
 

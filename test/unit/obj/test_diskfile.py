@@ -8,6 +8,7 @@ import zlib
 import pytest
 import xattr
 
+from objstore.common.crc import crc32c
 from objstore.common.timestamp import Timestamp
 from objstore.obj import direct_io, diskfile, fileset, hashes
 from objstore.obj import metadata as md
@@ -414,16 +415,18 @@ def test_commit_survives_its_directory_vanishing_once(tmp_path, monkeypatch):
     df.close()
 
 
-def test_data_files_keep_the_crc32_of_their_content(mgr):
+def test_data_files_keep_the_crc32c_of_their_content(mgr):
     body = os.urandom(3 * 65536 + 11)
     t = ts()
     df = put(mgr, body, t)
     path = os.path.join(df.hash_dir, t.internal + '.data')
     with open(path, 'rb') as f:
         meta, _ = md.read_metadata(f.fileno())
-    assert meta[diskfile.CRC_KEY] == '%08x' % zlib.crc32(body)
+    assert meta[diskfile.CRC_KEY] == '%08x' % crc32c(body)
+    assert diskfile.LEGACY_CRC_KEY not in meta
     got, opened = read(mgr, verify=True)
-    assert got == body and opened.crc32 == meta[diskfile.CRC_KEY]
+    assert got == body
+    assert opened.checksum[1:] == (meta[diskfile.CRC_KEY], 'CRC-32C')
     # tombstones carry none
     df.write_tombstone(ts(1))
     tomb = [n for n in object_files(df) if n.endswith('.ts')][0]
@@ -439,15 +442,26 @@ def rewrite_metadata(path, change):
         md.write_metadata(f.fileno(), meta)
 
 
-@pytest.mark.parametrize('kind', ['crc32', 'md5 (no crc32 kept)'])
-def test_verified_read_catches_damage_with_either_checksum(mgr, kind):
+def keep_legacy_crc32(body):
+    """A file written before CRC-32C: zlib's CRC-32 instead."""
+    def change(meta):
+        meta.pop(diskfile.CRC_KEY)
+        meta[diskfile.LEGACY_CRC_KEY] = '%08x' % zlib.crc32(body)
+    return change
+
+
+@pytest.mark.parametrize('kind, what', [
+    ('crc32c', 'CRC-32C'), ('crc32 (older file)', 'CRC-32 '),
+    ('md5 (no crc kept)', 'ETag')])
+def test_verified_read_catches_damage_with_any_checksum(mgr, kind, what):
     body = os.urandom(2 * CHUNK + 100)
     t = ts()
     df = put(mgr, body, t)
     path = os.path.join(df.hash_dir, t.internal + '.data')
-    if kind != 'crc32':
-        # a file written before CRCs were kept: the MD5 is checked
-        rewrite_metadata(path, lambda meta: meta.pop(diskfile.CRC_KEY))
+    if kind != 'crc32c':
+        rewrite_metadata(path, keep_legacy_crc32(body)
+                         if kind.startswith('crc32 ')
+                         else lambda meta: meta.pop(diskfile.CRC_KEY))
         assert read(mgr, verify=True)[0] == body
     with open(path, 'r+b') as f:
         f.seek(CHUNK + 1)
@@ -456,7 +470,7 @@ def test_verified_read_catches_damage_with_either_checksum(mgr, kind):
     with pytest.raises(DiskFileQuarantined) as caught:
         list(opened.reader(verify=True))
     opened.close()
-    assert ('CRC-32' if kind == 'crc32' else 'ETag') in str(caught.value)
+    assert what in str(caught.value)
 
 
 def test_a_crc32_that_does_not_match_quarantines(mgr):
@@ -466,7 +480,7 @@ def test_a_crc32_that_does_not_match_quarantines(mgr):
     df = put(mgr, body, t)
     path = os.path.join(df.hash_dir, t.internal + '.data')
     rewrite_metadata(path, lambda meta: meta.update(
-        {diskfile.CRC_KEY: '%08x' % (zlib.crc32(body) ^ 1)}))
+        {diskfile.CRC_KEY: '%08x' % (crc32c(body) ^ 1)}))
     with pytest.raises(DiskFileQuarantined):
         read(mgr, verify=True)
 

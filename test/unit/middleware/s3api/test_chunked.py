@@ -121,10 +121,27 @@ def test_chunks_over_the_cap_are_refused_before_being_read():
     assert 'limit' in e.value.message
 
 
-def _unsigned_with_trailer(data, checksum):
+def _unsigned_with_trailer(data, checksum, name=b'x-amz-checksum-crc32'):
     body = chunked.encode(data, None, chunk_size=8192)
     assert body.endswith(b'0\r\n')
-    return body + b'x-amz-checksum-crc32:%s\r\n\r\n' % checksum
+    return body + b'%s:%s\r\n\r\n' % (name, checksum)
+
+
+@pytest.mark.parametrize('checksum, ok', [
+    (b'4waSgw==', True), (b'AAAAAA==', False)])
+def test_unsigned_trailer_body_with_its_crc32c(checksum, ok):
+    # 4waSgw== is CRC-32C's check value e3069283 (RFC 3720 B.4)
+    data = b'123456789'
+    stream = reader(_unsigned_with_trailer(data, checksum,
+                                           b'x-amz-checksum-crc32c'),
+                    decoded=len(data), signer=None,
+                    trailer='x-amz-checksum-crc32c')
+    if ok:
+        assert read_all(stream, 5) == data
+    else:
+        with pytest.raises(S3Error) as e:
+            read_all(stream, 5)
+        assert e.value.code == 'BadDigest'
 
 
 def test_unsigned_trailer_body_with_its_crc32():

@@ -89,7 +89,11 @@ def test_delete_objects_digest():
     m.check_body_digest({'Content-MD5': md5}, body)
     crc = base64.b64encode(zlib.crc32(body).to_bytes(4, 'big')).decode()
     m.check_body_digest({'x-amz-checksum-crc32': crc}, body)
+    # CRC-32C's check value (RFC 3720 B.4), as S3 encodes it
+    check = base64.b64encode(bytes.fromhex('e3069283')).decode()
+    m.check_body_digest({'x-amz-checksum-crc32c': check}, b'123456789')
     for headers, code in (({}, 'InvalidRequest'),
+                          ({'x-amz-checksum-crc32c': check}, 'BadDigest'),
                           ({'Content-MD5': base64.b64encode(
                               hashlib.md5(b'x').digest()).decode()},
                            'BadDigest'),
