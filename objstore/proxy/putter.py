@@ -126,17 +126,16 @@ class Putter:
                 if chunk is _END:
                     if self.chunked:
                         self.conn.send(b'0\r\n' + self.trailer + b'\r\n')
-                elif self.chunked:
-                    self.conn.send(b'%x\r\n' % len(chunk) + chunk + b'\r\n')
                 else:
-                    self.conn.send(chunk)
+                    self.conn.send(chunk)   # framed already when chunked
             except NODE_ERRORS as e:
                 self.failed = e
             finally:
                 self.queue.task_done()
 
-    def send(self, chunk):
-        self.queue.put(chunk)
+    def send(self, data):
+        """Queue bytes to send as they are (Upload frames chunks)."""
+        self.queue.put(data)
 
     def check(self, body_left=True):
         """Wait until the queue is written; then a node that has closed
@@ -276,6 +275,9 @@ class Upload:
         live = self.live()
         if len(live) < self.quorum:
             raise HTTPError(503, 'lost too many object servers mid-upload')
+        if self.chunked:
+            # framed once for all the nodes, not copied once per node
+            chunk = b'%x\r\n' % len(chunk) + chunk + b'\r\n'
         for putter in live:
             putter.send(chunk)
 
@@ -287,6 +289,8 @@ class Upload:
         finish()), so the end of the body is only sent when a quorum is
         known to be still there: otherwise no node commits the object.
         """
+        if not chunk:
+            return          # framed, an empty chunk would end the body
         if self._held is not None:
             self._send_now(self._held)
         self._held = chunk

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from objstore.common import concurrency
+from objstore.common import body_checksums, concurrency
 from objstore.common.http import HTTPError
 from objstore.common.timestamp import Timestamp
 from objstore.proxy.fanout import statuses
@@ -54,6 +54,46 @@ def test_chunked_body(backends):
     assert statuses(replies) == [201, 201, 201]
     node = backends.ring.get_nodes('a', 'c', 'chunky')[1][2]
     assert stored(backends, node, 'chunky') == BODY
+
+
+def test_empty_chunks_do_not_end_a_chunked_body(backends):
+    part = backends.ring.get_part('a', 'c', 'gaps')
+    slots = NodeSlots(backends.ring, part, backends.limiter, 6)
+    headers = {'X-Timestamp': Timestamp.now().internal,
+               'Content-Type': 'application/x-test'}
+    up = Upload(backends.client, slots, '/a/c/gaps', lambda index: headers,
+                None)
+    up.connect()
+    for piece in (b'', BODY[:1000], b'', BODY[1000:], b''):
+        up.send(piece)
+    assert statuses(up.finish(5)) == [201, 201, 201]
+    for node in backends.ring.get_nodes('a', 'c', 'gaps')[1]:
+        assert stored(backends, node, 'gaps') == BODY
+
+
+def test_checksums_in_the_trailer_of_a_sized_body(backends):
+    """What the proxy's object controller does for a streamed upload:
+    the nodes get a chunked body with the length announced, and store
+    the proxy's MD5 after checking its CRC-32C."""
+    sums = body_checksums.BodyChecksums()
+    sums.update(BODY)
+    part = backends.ring.get_part('a', 'c', 'summed')
+    slots = NodeSlots(backends.ring, part, backends.limiter, 6)
+    headers = {'X-Timestamp': Timestamp.now().internal,
+               'Content-Type': 'application/x-test',
+               body_checksums.HEADER: 'true',
+               body_checksums.LENGTH_HEADER: str(len(BODY))}
+    up = Upload(backends.client, slots, '/a/c/summed', lambda index: headers,
+                len(BODY), chunked=True)
+    up.connect()
+    for chunk in client_chunks(io.BytesIO(BODY), len(BODY), 5,
+                               chunk_size=65536):
+        up.send(chunk)
+    replies = up.finish(5, trailer=sums.trailer())
+    assert statuses(replies) == [201, 201, 201]
+    assert {r.get('Etag') for r in replies} == {hashlib.md5(BODY).hexdigest()}
+    for node in backends.ring.get_nodes('a', 'c', 'summed')[1]:
+        assert stored(backends, node, 'summed') == BODY
 
 
 @pytest.mark.parametrize('trouble', ['507', 'down'])
