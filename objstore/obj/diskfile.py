@@ -28,7 +28,7 @@ import zlib
 
 from objstore.common import ondisk
 from objstore.common.crc import Crc32c
-from objstore.common.concurrency import run_in_thread
+from objstore.common.concurrency import run_in_thread, spawn
 from objstore.common.timestamp import Timestamp
 from objstore.obj import direct_io, expiry, fileset, hashes
 from objstore.obj import metadata as md
@@ -248,6 +248,7 @@ class DiskFile:
         self.checksum = None    # (CRC class, its hex value, name) or None
         self._fd = None
         self._direct = None     # a direct_io.DirectReader for large reads
+        self._ahead = None      # ((pos, size, md5), green thread) reading
 
     # -- reading -----------------------------------------------------------
 
@@ -355,8 +356,9 @@ class DiskFile:
         stop = self.content_length if stop is None else stop
         return self._range_chunks(start, stop)
 
-    def _read(self, size, pos, md5=None):
-        """Up to ``size`` bytes at ``pos`` (hashed into ``md5`` if given).
+    def _read(self, size, pos, md5=None, ahead=0):
+        """Up to ``size`` bytes at ``pos`` (hashed into ``md5`` if given);
+        ``ahead``: the size of the read that comes next, at pos + size.
 
         The buffer is made here, on the hub's thread, and only filled in
         the thread pool: a 1 MiB object a pool thread allocates comes
@@ -364,16 +366,39 @@ class DiskFile:
         arenas kept an object server 36 MiB larger after a 2 GiB GET.
         """
         if self._direct is not None:
-            first, length = self.mgr.run(self._direct.fill, pos, size, md5)
-            return self._direct.take(first, length)
+            return self._read_direct(size, pos, md5, ahead)
         buf = bytearray(size)
         got = self.mgr.run(_fill, self._fd, buf, pos, md5)
         return bytes(buf) if got == size else bytes(memoryview(buf)[:got])
 
+    def _read_direct(self, size, pos, md5, ahead):
+        """A direct read, the next one started before this one returns.
+
+        Direct reads get no readahead from the kernel, so the read of
+        the next block (``ahead`` bytes) goes to the pool at once and the
+        device works while this chunk is sent. It fills the buffer only
+        after this chunk has been copied out of it.
+        """
+        pending, self._ahead = self._ahead, None
+        if pending is not None and pending[0] == (pos, size, md5):
+            first, length = pending[1].wait()
+        else:
+            if pending is not None:
+                _wait_quietly(pending[1])
+            first, length = self.mgr.run(self._direct.fill, pos, size, md5)
+        data = self._direct.take(first, length)
+        if ahead > 0 and length == size:
+            args = (pos + size, ahead, md5)
+            self._ahead = (args, spawn(self.mgr.run, self._direct.fill,
+                                       *args))
+        return data
+
     def _range_chunks(self, start, stop):
         pos = start
         while pos < stop:
-            chunk = self._read(min(READ_CHUNK_SIZE, stop - pos), pos)
+            size = min(READ_CHUNK_SIZE, stop - pos)
+            chunk = self._read(size, pos, ahead=min(READ_CHUNK_SIZE,
+                                                    stop - pos - size))
             if not chunk:
                 raise DiskFileError('short read of %s' % self.name)
             pos += len(chunk)
@@ -392,7 +417,9 @@ class DiskFile:
         pos = 0
         size = self.content_length
         while pos < size:
-            chunk = self._read(min(READ_CHUNK_SIZE, size - pos), pos, md5)
+            want = min(READ_CHUNK_SIZE, size - pos)
+            chunk = self._read(want, pos, md5, ahead=min(
+                READ_CHUNK_SIZE, size - pos - want))
             if not chunk:
                 break
             pos += len(chunk)
@@ -407,6 +434,10 @@ class DiskFile:
             yield held
 
     def close(self):
+        if self._ahead is not None:
+            # a read still filling the buffer: let it end before freeing
+            _wait_quietly(self._ahead[1])
+            self._ahead = None
         if self._direct is not None:
             self._direct.close()
             self._direct = None
@@ -624,6 +655,15 @@ class Crc32:
 
     def hexdigest(self):
         return '%08x' % self.value
+
+
+def _wait_quietly(thread):
+    """Wait for a read started ahead; its error, if any, no longer
+    matters to anyone."""
+    try:
+        thread.wait()
+    except Exception:
+        pass
 
 
 def _fill(fd, buf, offset, md5):

@@ -538,3 +538,17 @@ def test_large_bodies_go_around_the_page_cache_both_ways(mgr):
     assert opened.content_length == len(body)
     for start, stop in ((5, CHUNK + 9), (len(body) - 10, None)):
         assert read(mgr, start=start, stop=stop)[0] == body[start:stop]
+
+
+def test_a_large_read_closed_midway_waits_for_the_read_ahead(mgr):
+    body = os.urandom(direct_io.MIN_SIZE + 3)
+    put(mgr, body, ts())
+    df = mgr.get_diskfile('sda', 7, 'a', 'c', 'o').open()
+    chunks = df.reader(verify=True)
+    assert next(chunks) == body[:CHUNK]
+    # the next blocks were asked for before the first was given out
+    assert df._ahead is not None
+    df.close()
+    assert df._ahead is None and df._direct is None
+    assert read(mgr, start=CHUNK - 1, stop=3 * CHUNK + 1)[0] == \
+        body[CHUNK - 1:3 * CHUNK + 1]
