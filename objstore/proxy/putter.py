@@ -27,7 +27,6 @@ from objstore.proxy.quorum import quorum_size
 # large uploads; 12 x 64 MiB went from 198-223 to 231-240 MB/s together
 # with the object server's reads of the same size.
 CHUNK_SIZE = 1024 * 1024
-_END = object()
 log = logging.getLogger('objstore.proxy')
 
 
@@ -105,12 +104,10 @@ class Putter:
     """One object server receiving the body, fed by its own green thread.
     """
 
-    def __init__(self, client, node, conn, chunked, queue_depth):
+    def __init__(self, client, node, conn, queue_depth):
         self.client = client
         self.node = node
         self.conn = conn
-        self.chunked = chunked
-        self.trailer = b''      # fields after the last chunk (chunked)
         self.failed = None
         self.queue = Queue(queue_depth)
         self.thread = spawn(self._write_loop)
@@ -123,18 +120,15 @@ class Putter:
                     return
                 if self.failed is not None:
                     continue   # keep draining so the reader never blocks
-                if chunk is _END:
-                    if self.chunked:
-                        self.conn.send(b'0\r\n' + self.trailer + b'\r\n')
-                else:
-                    self.conn.send(chunk)   # framed already when chunked
+                self.conn.send(chunk)
             except NODE_ERRORS as e:
                 self.failed = e
             finally:
                 self.queue.task_done()
 
     def send(self, data):
-        """Queue bytes to send as they are (Upload frames chunks)."""
+        """Queue bytes to send as they are (Upload frames chunks and
+        writes the end of a chunked body)."""
         self.queue.put(data)
 
     def check(self, body_left=True):
@@ -148,11 +142,8 @@ class Putter:
         if self.failed is None and body_left and self.conn.is_stale():
             self.failed = ConnectionResetError('node gave up mid-body')
 
-    def finish(self, trailer=b''):
-        """Send the end of the body (with ``trailer``, its fields, when
-        chunked); wait until it is all written."""
-        self.trailer = trailer
-        self.queue.put(_END)
+    def finish(self):
+        """Wait until everything queued is written."""
         self.queue.put(None)
         self.thread.wait()
 
@@ -225,8 +216,7 @@ class Upload:
                 client.send_head(conn, 'PUT', target, signed)
                 status = conn.expect_continue()
                 if status == 100:
-                    return Putter(client, node, conn, self.chunked,
-                                  self.queue_depth)
+                    return Putter(client, node, conn, self.queue_depth)
                 resp = conn.getresponse()
                 body = read_body(resp)
             except RETRYABLE as e:
@@ -316,8 +306,11 @@ class Upload:
             self._held = None
         elif len(self.live()) < self.quorum:
             raise HTTPError(503, 'lost too many object servers mid-upload')
+        end = b'0\r\n' + trailer + b'\r\n' if self.chunked else None
         for putter in self.putters:
-            putter.finish(trailer)
+            if end is not None:
+                putter.send(end)
+            putter.finish()
         return self._answers(timeout, post_quorum_timeout) + self.early
 
     def _answers(self, timeout, post_quorum_timeout):
