@@ -248,7 +248,7 @@ class DiskFile:
         self.checksum = None    # (CRC class, its hex value, name) or None
         self._fd = None
         self._direct = None     # a direct_io.DirectReader for large reads
-        self._ahead = None      # ((pos, size, md5), green thread) reading
+        self._ahead = None      # ((pos, size, digest), green thread)
 
     # -- reading -----------------------------------------------------------
 
@@ -356,22 +356,24 @@ class DiskFile:
         stop = self.content_length if stop is None else stop
         return self._range_chunks(start, stop)
 
-    def _read(self, size, pos, md5=None, ahead=0):
-        """Up to ``size`` bytes at ``pos`` (hashed into ``md5`` if given);
-        ``ahead``: the size of the read that comes next, at pos + size.
+    def _read(self, pos, end, digest=None):
+        """The next chunk of [pos, end): up to READ_CHUNK_SIZE bytes at
+        ``pos``, added to ``digest`` (an MD5 or CRC) if given.
 
         The buffer is made here, on the hub's thread, and only filled in
         the thread pool: a 1 MiB object a pool thread allocates comes
         from that thread's own malloc arena, and with twenty threads the
         arenas kept an object server 36 MiB larger after a 2 GiB GET.
         """
+        size = min(READ_CHUNK_SIZE, end - pos)
         if self._direct is not None:
-            return self._read_direct(size, pos, md5, ahead)
+            ahead = min(READ_CHUNK_SIZE, end - pos - size)
+            return self._read_direct(size, pos, digest, ahead)
         buf = bytearray(size)
-        got = self.mgr.run(_fill, self._fd, buf, pos, md5)
+        got = self.mgr.run(_fill, self._fd, buf, pos, digest)
         return bytes(buf) if got == size else bytes(memoryview(buf)[:got])
 
-    def _read_direct(self, size, pos, md5, ahead):
+    def _read_direct(self, size, pos, digest, ahead):
         """A direct read, the next one started before this one returns.
 
         Direct reads get no readahead from the kernel, so the read of
@@ -380,15 +382,16 @@ class DiskFile:
         after this chunk has been copied out of it.
         """
         pending, self._ahead = self._ahead, None
-        if pending is not None and pending[0] == (pos, size, md5):
+        if pending is not None and pending[0] == (pos, size, digest):
             first, length = pending[1].wait()
         else:
             if pending is not None:
                 _wait_quietly(pending[1])
-            first, length = self.mgr.run(self._direct.fill, pos, size, md5)
+            first, length = self.mgr.run(self._direct.fill, pos, size,
+                                         digest)
         data = self._direct.take(first, length)
         if ahead > 0 and length == size:
-            args = (pos + size, ahead, md5)
+            args = (pos + size, ahead, digest)
             self._ahead = (args, spawn(self.mgr.run, self._direct.fill,
                                        *args))
         return data
@@ -396,9 +399,7 @@ class DiskFile:
     def _range_chunks(self, start, stop):
         pos = start
         while pos < stop:
-            size = min(READ_CHUNK_SIZE, stop - pos)
-            chunk = self._read(size, pos, ahead=min(READ_CHUNK_SIZE,
-                                                    stop - pos - size))
+            chunk = self._read(pos, stop)
             if not chunk:
                 raise DiskFileError('short read of %s' % self.name)
             pos += len(chunk)
@@ -409,24 +410,22 @@ class DiskFile:
         read, so the last one waits for the checksum's verdict."""
         if not etag and self.checksum is not None:
             crc_class, expected, what = self.checksum
-            md5 = crc_class()
+            digest = crc_class()
         else:
-            md5 = hashlib.md5(usedforsecurity=False)
+            digest = hashlib.md5(usedforsecurity=False)
             expected, what = self.etag, 'ETag'
         held = None
         pos = 0
         size = self.content_length
         while pos < size:
-            want = min(READ_CHUNK_SIZE, size - pos)
-            chunk = self._read(want, pos, md5, ahead=min(
-                READ_CHUNK_SIZE, size - pos - want))
+            chunk = self._read(pos, size, digest)
             if not chunk:
                 break
             pos += len(chunk)
             if held is not None:
                 yield held
             held = chunk
-        if pos != size or md5.hexdigest() != expected:
+        if pos != size or digest.hexdigest() != expected:
             reason = 'content does not match %s %s' % (what, expected)
             self.mgr.run(self.quarantine, reason)
             raise DiskFileQuarantined(reason)
@@ -666,13 +665,13 @@ def _wait_quietly(thread):
         pass
 
 
-def _fill(fd, buf, offset, md5):
-    """Read into ``buf`` (and add what was read to ``md5``) in one call,
+def _fill(fd, buf, offset, digest):
+    """Read into ``buf`` (and add what was read to ``digest``) in one call,
     so both run in the thread pool: hashing a large chunk releases the
     GIL there instead of holding the hub. Returns the bytes read."""
     got = os.preadv(fd, [buf], offset)
-    if md5 is not None:
-        md5.update(memoryview(buf)[:got])
+    if digest is not None:
+        digest.update(memoryview(buf)[:got])
     return got
 
 
