@@ -53,8 +53,13 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def makedirs_durable(path):
-    """mkdir -p, fsyncing each parent whose entry was created."""
+def make_dirs(path):
+    """mkdir -p without any fsync: the directories it created, outermost
+    first (pass them to fsync_parents before relying on them).
+
+    A directory another process makes at the same moment is not counted:
+    that process fsyncs its parent.
+    """
     missing = []
     current = path
     while not os.path.isdir(current):
@@ -63,12 +68,33 @@ def makedirs_durable(path):
         if parent == current:
             break
         current = parent
+    created = []
     for directory in reversed(missing):
         try:
             os.mkdir(directory)
+            created.append(directory)
         except FileExistsError:
             pass
+    return created
+
+
+def fsync_parents(created):
+    """fsync the parent of each created directory, innermost first, so
+    their entries are durable.
+
+    Done after all the mkdirs (and whatever goes into the innermost one),
+    never between them: the first fsync then finds all the new entries
+    dirty at once (a journal commits them together; ext4 without a journal
+    writes a new directory's parents along with it) and the others have
+    little left to do.
+    """
+    for directory in reversed(dict.fromkeys(created)):
         fsync_dir(os.path.dirname(directory))
+
+
+def makedirs_durable(path):
+    """mkdir -p, fsyncing each parent whose entry was created."""
+    fsync_parents(make_dirs(path))
 
 
 def write_durably(path, data, tmp_dir):

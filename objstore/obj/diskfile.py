@@ -590,9 +590,10 @@ class DiskFileWriter:
         # costs a needless rehash, never a missed change
         hashes.invalidate(df.partition_dir, df.suffix)
         target = os.path.join(df.hash_dir, fileset.file_name(timestamp, ext))
+        created = []
         for attempt in range(3):
             try:
-                ondisk.makedirs_durable(df.hash_dir)
+                created += ondisk.make_dirs(df.hash_dir)
                 df.check_conflict(timestamp, ext)
                 os.rename(self.tmp_path, target)
                 break
@@ -603,7 +604,10 @@ class DiskFileWriter:
                 # (or the replicator an emptied partition) between our
                 # mkdir and the rename; make it again
         self.committed = True
+        # the file's entry, then those of the dirs made for it (a new
+        # object usually needs a new hash and suffix dir)
         ondisk.fsync_dir(df.hash_dir)
+        ondisk.fsync_parents(created)
         fileset.cleanup_dir(df.hash_dir, df.mgr.reclaim_age)
 
     def _record_expiry(self, timestamp, delete_at):

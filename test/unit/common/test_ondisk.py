@@ -40,3 +40,28 @@ def test_storage_dir_and_device_path(tmp_path):
     assert ondisk.device_path(str(tmp_path), 'sda', True) is None  # no mount
     for bad in ('', '..', 'a/b', 'missing'):
         assert ondisk.device_path(str(tmp_path), bad, False) is None
+
+
+def test_make_dirs_names_what_it_created_and_fsync_parents_syncs_them(
+        tmp_path, monkeypatch):
+    (tmp_path / 'objects' / '7').mkdir(parents=True)
+    target = tmp_path / 'objects' / '7' / 'abc' / 'hash'
+    created = ondisk.make_dirs(str(target))
+    assert created == [str(tmp_path / 'objects' / '7' / 'abc'), str(target)]
+    assert target.is_dir()
+    assert ondisk.make_dirs(str(target)) == []
+    synced = []
+    monkeypatch.setattr(ondisk, 'fsync_dir', synced.append)
+    # a retry may name the same directories twice; each parent once,
+    # innermost first
+    ondisk.fsync_parents(created + created)
+    assert synced == [str(tmp_path / 'objects' / '7' / 'abc'),
+                      str(tmp_path / 'objects' / '7')]
+
+
+def test_makedirs_durable_fsyncs_every_new_entry(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(ondisk, 'fsync_dir', synced.append)
+    ondisk.makedirs_durable(str(tmp_path / 'a' / 'b'))
+    assert (tmp_path / 'a' / 'b').is_dir()
+    assert synced == [str(tmp_path / 'a'), str(tmp_path)]

@@ -390,19 +390,18 @@ def test_commit_survives_its_directory_vanishing_once(tmp_path, monkeypatch):
                                 hash_prefix=b'p', hash_suffix=b's',
                                 run=lambda f, *a, **k: f(*a, **k))
     df = mgr.get_diskfile('sda', 3, 'a', 'c', 'o')
-    real = dfmod.ondisk.makedirs_durable
+    real = dfmod.ondisk.make_dirs
     calls = []
 
     def racing(path):
-        real(path)
+        created = real(path)
         if os.sep + 'objects' + os.sep in path:
             calls.append(path)
             if len(calls) == 1:
-                # the suffix dir goes while makedirs fsyncs the new dirs
+                # the suffix dir goes before the rename
                 shutil.rmtree(os.path.dirname(path))
-                raise FileNotFoundError(2, 'No such file or directory',
-                                        os.path.dirname(path))
-    monkeypatch.setattr(dfmod.ondisk, 'makedirs_durable', racing)
+        return created
+    monkeypatch.setattr(dfmod.ondisk, 'make_dirs', racing)
     writer = df.writer(5)
     writer.write(b'hello')
     ts = Timestamp.now()
