@@ -23,7 +23,6 @@ import hashlib
 import logging
 import os
 import time
-import uuid
 import zlib
 
 from objstore.common import ondisk
@@ -503,12 +502,15 @@ class DiskFileWriter:
     def __init__(self, diskfile, size=None, check_space=True, md5=True):
         self.df = diskfile
         tmp_dir = os.path.join(diskfile.device_path, TMP_DIR)
-        if not os.path.isdir(tmp_dir):
-            ondisk.makedirs_durable(tmp_dir)
         self.tmp_path = os.path.join(tmp_dir, '%s-%s.tmp' % (
-            diskfile.hash, uuid.uuid4().hex))
-        self.fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT |
-                          os.O_EXCL | os.O_CLOEXEC, 0o644)
+            diskfile.hash, os.urandom(16).hex()))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            self.fd = os.open(self.tmp_path, flags, 0o644)
+        except FileNotFoundError:
+            # a new device (or an operator emptied it): tmp/ comes back
+            ondisk.makedirs_durable(tmp_dir)
+            self.fd = os.open(self.tmp_path, flags, 0o644)
         self.committed = False
         self.upload_size = 0
         self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None

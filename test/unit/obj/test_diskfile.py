@@ -551,3 +551,12 @@ def test_a_large_read_closed_midway_waits_for_the_read_ahead(mgr):
     assert df._ahead is None and df._direct is None
     assert read(mgr, start=CHUNK - 1, stop=3 * CHUNK + 1)[0] == \
         body[CHUNK - 1:3 * CHUNK + 1]
+
+
+def test_writer_makes_tmp_dir_again_when_it_is_gone(mgr):
+    put(mgr, b'first', ts())
+    tmp = os.path.join(mgr.devices, 'sda', 'tmp')
+    os.rmdir(tmp)
+    put(mgr, b'second', ts())
+    assert read(mgr)[0] == b'second'
+    assert os.listdir(tmp) == []
