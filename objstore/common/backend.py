@@ -9,7 +9,7 @@ CPU than a small request does.
 import http.client
 from urllib.parse import quote
 
-from objstore.common import connpool, signing
+from objstore.common import connpool, exchange, signing
 
 
 # An object may carry 90 user metadata items plus its system headers, more
@@ -57,11 +57,12 @@ def request(secret, host, port, method, path, headers=None, body=b'',
     headers = signing.sign(secret, method, wire_path, headers, query=query)
     target = wire_path + ('?' + query if query else '')
     try:
-        resp, data = _exchange(host, int(port), timeout, method, target,
-                               body or None, headers)
+        answer = _exchange(host, int(port), timeout, method, target, body,
+                           headers)
     except (OSError, http.client.HTTPException) as e:
         raise BackendError('%s %s:%s%s: %s' % (method, host, port, path, e))
-    return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    return answer.status, {k.lower(): v for k, v in answer.headers}, \
+        answer.body
 
 
 def close_idle():
@@ -70,42 +71,27 @@ def close_idle():
 
 
 def _exchange(host, port, timeout, method, target, body, headers):
-    """(response, body read whole); the connection goes back to the pool
-    unless the server means to close it."""
-    conn, resp = _open(host, port, timeout, method, target, body, headers)
-    try:
-        data = resp.read()
-    except BaseException:
-        conn.close()
-        raise
-    if resp.will_close:
-        conn.close()
-    else:
-        _POOL.put(conn)
-    return resp, data
-
-
-def _open(host, port, timeout, method, target, body, headers):
-    """(connection, response head), on an idle connection when there is
-    one. The server may have closed that one just as the request went
-    out: then it failed before any answer, and as every backend request is
-    idempotent (X-Timestamp, newest wins) it is sent once more on a fresh
-    connection."""
+    """The whole answer (exchange.Answer), on an idle connection when
+    there is one. The server may have closed that one just as the request
+    went out: then it failed before any answer, and as every backend
+    request is idempotent (X-Timestamp, newest wins) it is sent once more
+    on a fresh connection. The connection goes back to the pool unless
+    the server means to close it."""
     conn = _POOL.get(host, port, timeout, timeout)
-    if conn.reused:
-        try:
-            return conn, _send(conn, method, target, body, headers)
-        except connpool.RETRYABLE:
-            conn = _POOL.new(host, port, timeout, timeout)
-    return conn, _send(conn, method, target, body, headers)
-
-
-def _send(conn, method, target, body, headers):
-    """Send the request and read the answer's head; the connection is
-    closed when either fails."""
     try:
-        conn.request(method, target, body=body, headers=headers)
-        return conn.getresponse()
+        try:
+            answer = exchange.exchange(conn, method, target, headers, body)
+        except connpool.RETRYABLE:
+            if not conn.reused:
+                raise
+            conn.close()
+            conn = _POOL.new(host, port, timeout, timeout)
+            answer = exchange.exchange(conn, method, target, headers, body)
     except BaseException:
         conn.close()
         raise
+    if answer.keep_alive:
+        _POOL.put(conn)
+    else:
+        conn.close()
+    return answer

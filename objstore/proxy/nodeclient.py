@@ -10,7 +10,7 @@ once on a fresh one, as the request never reached a server.
 import http.client
 import logging
 
-from objstore.common import concurrency, connpool, signing
+from objstore.common import concurrency, connpool, exchange, signing
 from objstore.common.backend import quote_path
 
 log = logging.getLogger('objstore.proxy')
@@ -163,16 +163,33 @@ class NodeClient:
     def request(self, node, part, method, path, headers, query='',
                 body=b''):
         """One request read whole: a Reply, or None when the node failed.
+
+        Made with exchange.exchange, not http.client: see that module.
+        Failures and retries are those of open().
         """
-        opened = self.open(node, part, method, path, headers, query, body)
-        if opened is None:
-            return None
-        conn, resp = opened
-        try:
-            data = read_body(resp)
-        except NODE_ERRORS as e:
-            conn.close()
-            self.note_failure(node, method, path, e)
-            return None
-        self.release(conn, resp)
-        return Reply(node, resp.status, resp.getheaders(), data)
+        target, signed = self.signed_head(node, part, method, path, headers,
+                                          query, len(body))
+        for attempt in (0, 1):
+            # the retry must not land on another idle, maybe stale, one
+            conn = (self.pool.get if attempt == 0 else self.pool.new)(
+                node['ip'], node['port'])
+            try:
+                answer = exchange.exchange(conn, method, target, signed,
+                                           body, limit=MAX_READ)
+            except RETRYABLE as e:
+                conn.close()
+                if conn.reused and attempt == 0:
+                    continue
+                self.note_failure(node, method, path, e)
+                return None
+            except NODE_ERRORS as e:
+                conn.close()
+                self.note_failure(node, method, path, e)
+                return None
+            self.note_status(node, answer.status, method, path)
+            if answer.keep_alive:
+                self.pool.put(conn)
+            else:
+                conn.close()
+            return Reply(node, answer.status, answer.headers, answer.body)
+        return None

@@ -26,15 +26,27 @@ def test_signed_request_and_reply(backends):
 def test_small_body_goes_out_with_the_head_in_one_send(backends,
                                                       monkeypatch):
     """One send per small request: a second one for the body woke the
-    server twice (connpool.KeepAlive._send_output)."""
+    server twice (exchange.exchange)."""
     from objstore.proxy import pool
     sent = []
-    real = pool.BackendConnection.send
 
-    def counting(self, data):
-        sent.append(bytes(data))
-        return real(self, data)
-    monkeypatch.setattr(pool.BackendConnection, 'send', counting)
+    class Recording:
+        def __init__(self, sock):
+            self._sock = sock
+
+        def sendall(self, data):
+            sent.append(bytes(data))
+            return self._sock.sendall(data)
+
+        def __getattr__(self, name):
+            return getattr(self._sock, name)
+    real_connect = pool.BackendConnection.connect
+
+    def connect(self):
+        real_connect(self)
+        self.sock = Recording(self.sock)
+    monkeypatch.setattr(pool.BackendConnection, 'connect', connect)
+    backends.pool.close_all()
     part, nodes = backends.ring.get_nodes('a', 'c', 'o')
     assert put(backends, nodes[0], part, '/a/c/o', b'x' * 5000).status \
         == 201
