@@ -1,0 +1,107 @@
+"""The thread pool behind run_in_thread, with real OS threads."""
+import os
+import threading
+import time
+
+import pytest
+
+from objstore.common import concurrency
+
+
+def in_green_threads(calls):
+    """Run each () -> value in its own green thread; their results."""
+    pool = concurrency.GreenPool(len(calls))
+    threads = [pool.spawn(call) for call in calls]
+    return [t.wait() for t in threads]
+
+
+def test_answers_and_errors_come_back_to_their_caller():
+    pool = concurrency.ThreadPool(4)
+
+    def fails():
+        raise KeyError('lost')
+    assert pool.run(lambda a, b=0: a + b, 2, b=3) == 5
+    with pytest.raises(KeyError) as info:
+        pool.run(fails)
+    # the traceback reaches into the worker's frame
+    assert any(frame.name == 'fails'
+               for frame in __import__('traceback').extract_tb(
+                   info.value.__traceback__))
+    assert pool.run(lambda: 'still working') == 'still working'
+
+
+def test_calls_run_in_os_threads_at_once_up_to_the_size():
+    pool = concurrency.ThreadPool(4)
+    running, most = [0], [0]
+    lock = threading.Lock()
+    hub = threading.get_ident()
+
+    def work(n):
+        assert threading.get_ident() != hub
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return n * n
+    started = time.monotonic()
+    results = in_green_threads([lambda n=n: pool.run(work, n)
+                                for n in range(12)])
+    elapsed = time.monotonic() - started
+    assert results == [n * n for n in range(12)]
+    assert most[0] == 4
+    # 12 calls of 50 ms on 4 threads: three rounds, not twelve
+    assert elapsed < 12 * 0.05
+    assert len(pool._workers) == 4
+
+
+def test_many_quick_calls_all_answered():
+    pool = concurrency.ThreadPool(3)
+    results = in_green_threads(
+        [lambda i=i: [pool.run(lambda j: j + 1, i * 100 + k)
+                      for k in range(100)] for i in range(20)])
+    assert results == [[i * 100 + k + 1 for k in range(100)]
+                       for i in range(20)]
+
+
+def test_a_call_from_a_worker_runs_inline():
+    pool = concurrency.ThreadPool(1)
+
+    def outer():
+        # with one worker, queueing this would wait for ever
+        return pool.run(threading.get_ident)
+    assert pool.run(outer) in pool._workers
+
+
+def test_a_call_from_another_os_thread_still_works():
+    pool = concurrency.ThreadPool(2)
+    assert pool.run(lambda: 1) == 1       # this thread owns the pool
+    got = []
+    thread = threading.Thread(target=lambda: got.append(
+        pool.run(lambda: 'from elsewhere')))
+    thread.start()
+    thread.join(10)
+    assert got == ['from elsewhere']
+
+
+def test_size_zero_runs_inline():
+    pool = concurrency.ThreadPool(0)
+    assert pool.run(threading.get_ident) == threading.get_ident()
+
+
+def test_a_forked_child_gets_a_pool_of_its_own():
+    pool = concurrency.ThreadPool(2)
+    assert pool.run(lambda: 1) == 1
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            if pool.run(lambda: 41) + 1 == 42 and \
+                    pool._pid == os.getpid():
+                code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert pool.run(lambda: 2) == 2
