@@ -629,3 +629,35 @@ def test_user_authenticated_by_middleware_in_front_needs_no_token(mw):
     resp, _ = call(mw, '/v1/AUTH_test/c/o', 'GET',
                    environ={tempauth.AUTHENTICATED_USER: 'test:nobody'})
     assert resp.status_int == 401
+
+
+def test_a_verified_token_is_not_checked_again_but_still_expires(
+        mw, monkeypatch):
+    user = mw.users['test:tester']
+    token, expires = mw.issue_token(user)
+    checks = []
+    real = tempauth.tokens.read_token
+
+    def counting(*args, **kwargs):
+        checks.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(tempauth.tokens, 'read_token', counting)
+    environ = {'HTTP_X_AUTH_TOKEN': token}
+    for _ in range(3):
+        assert mw.identify(environ) == (user, False)
+    assert len(checks) == 1
+    # the expiry is looked at on every request
+    assert mw.identify(environ, now=expires + 1) == (None, True)
+    assert mw.identify(environ) == (user, False)
+    assert len(checks) == 2
+    # a token that fails its check is never kept
+    bad = token[:-2] + ('AA' if token[-2:] != 'AA' else 'BB')
+    for _ in range(2):
+        assert mw.identify({'HTTP_X_AUTH_TOKEN': bad}) == (None, True)
+    assert len(checks) == 4
+    # nor is the store of verified tokens let to grow without end
+    monkeypatch.setattr(tempauth, 'MAX_VERIFIED_TOKENS', 2)
+    for when in (time.time() - 1, time.time() - 2):
+        other, _ = mw.issue_token(user, now=when)
+        mw.identify({'HTTP_X_AUTH_TOKEN': other})
+    assert len(mw._verified) <= 2
