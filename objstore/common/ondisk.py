@@ -54,11 +54,11 @@ def fsync_dir(path):
 
 
 def make_dirs(path):
-    """mkdir -p without any fsync: the directories it created, outermost
-    first (pass them to fsync_parents before relying on them).
+    """mkdir -p without any fsync: the directories that were missing,
+    outermost first (pass them to fsync_parents before relying on them).
 
-    A directory another process makes at the same moment is not counted:
-    that process fsyncs its parent.
+    One that another writer makes at the same moment counts too: its
+    entry may not be durable yet when this caller answers.
     """
     missing = []
     current = path
@@ -72,9 +72,9 @@ def make_dirs(path):
     for directory in reversed(missing):
         try:
             os.mkdir(directory)
-            created.append(directory)
         except FileExistsError:
             pass
+        created.append(directory)
     return created
 
 

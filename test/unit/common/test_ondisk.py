@@ -65,3 +65,17 @@ def test_makedirs_durable_fsyncs_every_new_entry(tmp_path, monkeypatch):
     ondisk.makedirs_durable(str(tmp_path / 'a' / 'b'))
     assert (tmp_path / 'a' / 'b').is_dir()
     assert synced == [str(tmp_path / 'a'), str(tmp_path)]
+
+
+def test_make_dirs_counts_a_dir_made_meanwhile_by_another(tmp_path,
+                                                        monkeypatch):
+    """Seen missing, then made by someone else before our mkdir: its
+    entry may not be durable yet, so its parent is ours to fsync too."""
+    target = tmp_path / 'a'
+    real = os.mkdir
+
+    def racing(path, *args):
+        real(path, *args)
+        raise FileExistsError(17, 'File exists', path)
+    monkeypatch.setattr(os, 'mkdir', racing)
+    assert ondisk.make_dirs(str(target)) == [str(target)]
