@@ -19,11 +19,12 @@ so callers keep their handling and their retry of a stale connection.
 """
 import http.client
 
+from objstore.common.connpool import ONE_SEND_LIMIT
+
 RECV_SIZE = 65536
 MAX_HEAD = 256 * 1024      # status line and all header lines
 MAX_HEADERS = 256          # as backend.py raises http.client's limit
 MAX_LINE = 65536           # one header or chunk-size line (http.client's)
-ONE_SEND_LIMIT = 65536     # bodies up to this go with the head
 
 
 class Answer:
