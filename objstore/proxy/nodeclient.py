@@ -139,26 +139,14 @@ class NodeClient:
         """
         target, signed = self.signed_head(node, part, method, path, headers,
                                           query, len(body))
-        for attempt in (0, 1):
-            # the retry must not land on another idle, maybe stale, one
-            conn = (self.pool.get if attempt == 0 else self.pool.new)(
-                node['ip'], node['port'])
-            try:
-                self.send_head(conn, method, target, signed, body)
-                resp = conn.getresponse()
-            except RETRYABLE as e:
-                conn.close()
-                if conn.reused and attempt == 0:
-                    continue
-                self.note_failure(node, method, path, e)
-                return None
-            except NODE_ERRORS as e:
-                conn.close()
-                self.note_failure(node, method, path, e)
-                return None
-            self.note_status(node, resp.status, method, path)
-            return conn, resp
-        return None
+
+        def send(conn):
+            self.send_head(conn, method, target, signed, body)
+            return conn.getresponse()
+        got = self._attempt(node, method, path, send)
+        if got is not None:
+            self.note_status(node, got[1].status, method, path)
+        return got
 
     def request(self, node, part, method, path, headers, query='',
                 body=b''):
@@ -169,13 +157,31 @@ class NodeClient:
         """
         target, signed = self.signed_head(node, part, method, path, headers,
                                           query, len(body))
+        got = self._attempt(node, method, path, lambda conn: (
+            exchange.exchange(conn, method, target, signed, body,
+                              limit=MAX_READ)))
+        if got is None:
+            return None
+        conn, answer = got
+        self.note_status(node, answer.status, method, path)
+        if answer.keep_alive:
+            self.pool.put(conn)
+        else:
+            conn.close()
+        return Reply(node, answer.status, answer.headers, answer.body)
+
+    def _attempt(self, node, method, path, send):
+        """(conn, send(conn)) on a pooled connection to ``node``, or None
+        when the node failed (closed and counted against it). A kept-alive
+        connection the server had closed fails before any answer: that
+        is tried once more, on a new connection.
+        """
         for attempt in (0, 1):
             # the retry must not land on another idle, maybe stale, one
             conn = (self.pool.get if attempt == 0 else self.pool.new)(
                 node['ip'], node['port'])
             try:
-                answer = exchange.exchange(conn, method, target, signed,
-                                           body, limit=MAX_READ)
+                return conn, send(conn)
             except RETRYABLE as e:
                 conn.close()
                 if conn.reused and attempt == 0:
@@ -186,10 +192,4 @@ class NodeClient:
                 conn.close()
                 self.note_failure(node, method, path, e)
                 return None
-            self.note_status(node, answer.status, method, path)
-            if answer.keep_alive:
-                self.pool.put(conn)
-            else:
-                conn.close()
-            return Reply(node, answer.status, answer.headers, answer.body)
         return None
