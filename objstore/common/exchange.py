@@ -98,33 +98,30 @@ class _Input:
 
     def head(self):
         """The text up to the blank line ending a head (not included)."""
-        while True:
-            end = self.buf.find(b'\r\n\r\n', self.pos)
-            if end >= 0:
-                text = self.buf[self.pos:end]
-                self.pos = end + 4
-                return text
-            if len(self.buf) - self.pos > MAX_HEAD:
-                raise http.client.LineTooLong('answer head')
-            try:
-                self._more()
-            except http.client.IncompleteRead:
-                if len(self.buf) == self.pos:
-                    # nothing at all: a kept-alive connection the server
-                    # had closed, which the caller may retry
-                    raise http.client.RemoteDisconnected(
-                        'node closed the connection without answering')
-                raise
+        try:
+            return self._upto(b'\r\n\r\n', MAX_HEAD, 'answer head')
+        except http.client.IncompleteRead:
+            if len(self.buf) == self.pos:
+                # nothing at all: a kept-alive connection the server had
+                # closed, which the caller may retry
+                raise http.client.RemoteDisconnected(
+                    'node closed the connection without answering')
+            raise
 
     def line(self):
+        return self._upto(b'\r\n', MAX_LINE, 'chunk size')
+
+    def _upto(self, marker, limit, what):
+        """The bytes before ``marker``, consumed with it; LineTooLong
+        beyond ``limit`` bytes without one."""
         while True:
-            end = self.buf.find(b'\r\n', self.pos)
+            end = self.buf.find(marker, self.pos)
             if end >= 0:
                 text = self.buf[self.pos:end]
-                self.pos = end + 2
+                self.pos = end + len(marker)
                 return text
-            if len(self.buf) - self.pos > MAX_LINE:
-                raise http.client.LineTooLong('chunk size')
+            if len(self.buf) - self.pos > limit:
+                raise http.client.LineTooLong(what)
             self._more()
 
     def exact(self, size):
