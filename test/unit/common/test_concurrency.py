@@ -45,14 +45,12 @@ def test_calls_run_in_os_threads_at_once_up_to_the_size():
         with lock:
             running[0] -= 1
         return n * n
-    started = time.monotonic()
     results = in_green_threads([lambda n=n: pool.run(work, n)
                                 for n in range(12)])
-    elapsed = time.monotonic() - started
     assert results == [n * n for n in range(12)]
+    # four at once (the hub kept handing out work while they slept),
+    # never more
     assert most[0] == 4
-    # 12 calls of 50 ms on 4 threads: three rounds, not twelve
-    assert elapsed < 12 * 0.05
     assert len(pool._workers) == 4
 
 
