@@ -187,8 +187,10 @@ def status(var, out=sys.stdout):
 def describe(var, out=sys.stdout):
     aio.describe(var, out=out)
     out.write('Compute API: http://127.0.0.1:%d (same users and tokens); '
-              'try: .venv/bin/compute flavor-list\n'
-              % _conf_port(var, 'api', API_PORT))
+              'try: .venv/bin/compute -A %s -U test:tester -K testing '
+              'flavor-list\n'
+              % (_conf_port(var, 'api', API_PORT),
+                 'http://127.0.0.1:%d/auth/v1.0' % aio.proxy_port(var)))
 
 
 def run(var, out=sys.stdout, libvirt_uri=None, **settings):

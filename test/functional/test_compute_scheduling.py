@@ -114,3 +114,20 @@ def test_a_silent_host_is_not_chosen(hosts, tmp_path):
                                   '--wait')
     assert server['host'] == 'small'
     system.compute(env, 'delete', 'after', '--wait')
+
+
+def test_the_hint_make_run_prints_works_as_given(hosts):
+    """`make run` ends with a compute command to try: with no ST_*
+    variables set, it must list flavors, not stop at a usage error."""
+    from compute import aio as compute_aio
+    var, env = hosts
+    out = io.StringIO()
+    compute_aio.describe(var, out=out)
+    line, = [text for text in out.getvalue().splitlines()
+             if text.startswith('Compute API:')]
+    command = line.split('try: ', 1)[1].split()
+    assert command[0] == '.venv/bin/compute'
+    bare = {k: v for k, v in env.items() if not k.startswith('ST_')}
+    code, flavors, err = system.compute(bare, *command[1:])
+    assert code == 0, err
+    assert flavors and all('name' in f for f in flavors)
