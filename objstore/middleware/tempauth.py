@@ -343,7 +343,9 @@ class TempAuth:
                 return None, True
             self._remember(token, claims)
         elif claims.expires <= (time.time() if now is None else now):
-            del self._verified[token]
+            # pop, not del: the compute API calls this from OS threads,
+            # and another may have emptied the store meanwhile
+            self._verified.pop(token, None)
             return None, True
         return self.users[claims.user], False
 

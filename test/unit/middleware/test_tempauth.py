@@ -661,3 +661,21 @@ def test_a_verified_token_is_not_checked_again_but_still_expires(
         other, _ = mw.issue_token(user, now=when)
         mw.identify({'HTTP_X_AUTH_TOKEN': other})
     assert len(mw._verified) <= 2
+
+
+def test_an_expired_token_forgotten_meanwhile_by_another_thread(mw):
+    """The compute API identifies callers from OS threads: the store of
+    verified tokens may be emptied between the look-up and the removal
+    of an expired one. The answer is still 'invalid', never an error."""
+    user = mw.users['test:tester']
+    token, expires = mw.issue_token(user)
+    environ = {'HTTP_X_AUTH_TOKEN': token}
+    assert mw.identify(environ) == (user, False)
+
+    class EmptiedAfterLookUp(dict):
+        def get(self, key, default=None):
+            value = super().get(key, default)
+            self.clear()
+            return value
+    mw._verified = EmptiedAfterLookUp(mw._verified)
+    assert mw.identify(environ, now=expires + 1) == (None, True)
