@@ -271,12 +271,12 @@ class ObjectServer:
             return e
 
     def _container_update(self, df, names, targets, partition, op,
-                          timestamp, headers):
+                          timestamp, headers, announced=None):
         if not targets:
             return
         headers = dict(headers, **{'X-Timestamp': timestamp.internal})
         failed = self.updates.update(targets, partition, op, *names,
-                                     headers)
+                                     headers, announced=announced)
         if failed:
             run_in_thread(updates.save_pending, df.device_path, df.hash,
                           timestamp.internal, failed, partition, op,
@@ -364,13 +364,16 @@ class ObjectServer:
                 'name': df.name, 'X-Timestamp': timestamp.internal,
                 'Content-Type': content_type,
                 'Content-Length': writer.upload_size, 'ETag': etag})
-            run_in_thread(writer.commit, timestamp, metadata)
+            with self.updates.announce(targets, cpart,
+                                       *names[:2]) as announced:
+                run_in_thread(writer.commit, timestamp, metadata)
+                self._container_update(
+                    df, names, targets, cpart, 'PUT', timestamp,
+                    updates.put_update_headers(
+                        metadata, writer.upload_size, content_type, etag),
+                    announced)
         finally:
             writer.close()
-        self._container_update(
-            df, names, targets, cpart, 'PUT', timestamp,
-            updates.put_update_headers(metadata, writer.upload_size,
-                                       content_type, etag))
         return Response(status=201, headerlist=[
             ('ETag', etag), ('Content-Length', '0'),
             ('Content-Type', 'text/plain'),
@@ -524,9 +527,10 @@ class ObjectServer:
         df, names = self._diskfile(req)
         timestamp = self._timestamp(req)
         targets, cpart = self._update_targets(req)
-        missing = run_in_thread(self._delete, df, timestamp)
-        self._container_update(df, names, targets, cpart, 'DELETE',
-                               timestamp, {})
+        with self.updates.announce(targets, cpart, *names[:2]) as announced:
+            missing = run_in_thread(self._delete, df, timestamp)
+            self._container_update(df, names, targets, cpart, 'DELETE',
+                                   timestamp, {}, announced)
         headers = {'X-Backend-Timestamp': timestamp.internal}
         if missing is None:
             return Response(status=204, headerlist=list(headers.items()))

@@ -108,3 +108,63 @@ def test_a_commit_that_answers_short_fails_loudly():
     with pytest.raises(RuntimeError):
         group.submit('db', 'ctx', 'a')
     assert group._queues == {}
+
+
+# -- announced items: a batch waits for what it knows is coming ----------
+
+def test_a_batch_waits_for_an_announced_item():
+    commit = Recorder()
+    group = GroupCommit(commit, max_wait=30)
+    group.expect('db')
+    pool, outcomes = submit_all(group, 'db', ['a'])
+    concurrency.sleep(0.01)
+    assert commit.batches == []     # 'a' waits for the announced item
+
+    def arrives():
+        group.withdraw('db')        # as the item is submitted
+        return group.submit('db', 'ctx', 'b')
+    assert concurrency.spawn(arrives).wait() == 'done b'
+    pool.waitall()
+    assert [items for _c, items in commit.batches] == [['a', 'b']]
+    assert outcomes == {'a': 'done a'}
+    assert group._announced == {} and group._wakers == {}
+
+
+def test_a_withdrawn_announcement_lets_the_batch_go():
+    commit = Recorder()
+    group = GroupCommit(commit, max_wait=30)
+    group.expect('db')
+    pool, outcomes = submit_all(group, 'db', ['a'])
+    concurrency.sleep(0.01)
+    assert commit.batches == []
+    group.withdraw('db')            # the announced write failed
+    pool.waitall()
+    assert [items for _c, items in commit.batches] == [['a']]
+    assert outcomes == {'a': 'done a'}
+
+
+def test_an_announcement_that_never_comes_holds_a_batch_max_wait_at_most():
+    commit = Recorder()
+    group = GroupCommit(commit, max_wait=0.05)
+    group.expect('db')
+    assert group.submit('db', 'ctx', 'a') == 'done a'
+    assert [items for _c, items in commit.batches] == [['a']]
+    assert group._wakers == {}
+
+
+def test_announcements_hold_only_their_own_key():
+    commit = Recorder()
+    group = GroupCommit(commit, max_wait=30)
+    group.expect('db1')
+    assert group.submit('db2', 'ctx', 'x') == 'done x'
+    assert commit.batches == [('ctx', ['x'])]
+
+
+def test_a_full_batch_does_not_wait_for_announced_items():
+    commit = Recorder()
+    group = GroupCommit(commit, max_batch=2, max_wait=30)
+    group.expect('db')
+    pool, outcomes = submit_all(group, 'db', ['a', 'b'])
+    pool.waitall()
+    assert [items for _c, items in commit.batches] == [['a', 'b']]
+    assert outcomes == {'a': 'done a', 'b': 'done b'}

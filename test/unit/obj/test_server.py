@@ -164,6 +164,43 @@ def test_a_full_disk_anywhere_is_507_not_500(devices, cluster_conf,
     assert resp.status_int == 404
 
 
+def test_an_announced_container_update_never_outlives_its_write(
+        devices, cluster_conf, monkeypatch):
+    """A write announces its container update before its commit (see
+    updates.UpdateBatcher); whether the commit fails or the update does,
+    nothing stays announced for later batches to wait on."""
+    import errno
+    import socket
+    from objstore.obj import diskfile
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]      # nothing listens here
+    app = make_app(devices)
+    secret = cluster_conf['secret']
+    target = {'X-Container-Host': '127.0.0.1:%d' % port,
+              'X-Container-Partition': '3', 'X-Container-Device': 'sdb'}
+    announced = app.updates._batches._announced
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(diskfile.DiskFileWriter, 'commit', full)
+    monkeypatch.setattr(diskfile.DiskFile, 'write_tombstone', full)
+    resp = call(app, secret, 'PUT', '/sda/0/a/c/o', dict(target, **{
+        'X-Timestamp': Timestamp.now().internal, 'Content-Type': 'a/b'}),
+        b'hello')
+    assert resp.status_int == 507 and announced == {}
+    resp = call(app, secret, 'DELETE', '/sda/0/a/c/o', dict(
+        target, **{'X-Timestamp': Timestamp.now().internal}))
+    assert resp.status_int == 507 and announced == {}
+    monkeypatch.undo()
+    # the container server is down: the update becomes an async pending
+    resp = call(app, secret, 'PUT', '/sda/0/a/c/o', dict(target, **{
+        'X-Timestamp': Timestamp.now().internal, 'Content-Type': 'a/b'}),
+        b'hello')
+    assert resp.status_int == 201 and announced == {}
+    assert os.listdir(os.path.join(devices, 'sda', 'async_pending'))
+
+
 def proxy_hashed_put(app, secret, body, sums=None, trailer=None, headers=None,
                      pieces=65536):
     """A PUT as the proxy streams it: chunked, checksums in the trailer,
