@@ -66,9 +66,9 @@ class GroupCommit:
         left = self._announced.get(key, 0) - 1
         if left > 0:
             self._announced[key] = left
-        else:
+        else:   # the last one: a batch waiting for them may go
             self._announced.pop(key, None)
-        self._wake(key)
+            self._wake(key)
 
     def _wake(self, key):
         """Have the batch of ``key`` that waits look again."""
