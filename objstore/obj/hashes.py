@@ -33,12 +33,13 @@ def partition_lock(partition_dir):
     """
     path = os.path.join(partition_dir, LOCK_FILE)
     while True:
-        os.makedirs(partition_dir, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
                          0o644)
         except FileNotFoundError:
-            continue  # the dir went away between makedirs and open
+            # no partition dir (yet, or any more): make it and try again
+            os.makedirs(partition_dir, exist_ok=True)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             st = os.fstat(fd)
@@ -64,10 +65,19 @@ def is_suffix(name):
 
 
 def invalidate(partition_dir, suffix):
-    """Mark ``suffix`` of the partition as changed."""
+    """Mark ``suffix`` of the partition as changed.
+
+    Every object write does this: one O_APPEND write of the line, with
+    no file object around it (that costs three more system calls)."""
+    line = (suffix + '\n').encode('ascii')
     with partition_lock(partition_dir):
-        with open(os.path.join(partition_dir, INVALID_FILE), 'a') as f:
-            f.write(suffix + '\n')
+        fd = os.open(os.path.join(partition_dir, INVALID_FILE),
+                     os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                     0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
 
 
 def hash_suffix(suffix_dir, reclaim_age=fileset.DEFAULT_RECLAIM_AGE):
