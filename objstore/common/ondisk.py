@@ -53,12 +53,13 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def make_dirs(path):
+def make_dirs(path, made=None):
     """mkdir -p without any fsync: the directories that were missing,
     outermost first (pass them to fsync_parents before relying on them).
 
     One that another writer makes at the same moment counts too: its
-    entry may not be durable yet when this caller answers.
+    entry may not be durable yet when this caller answers. Those this
+    call made itself are also appended to ``made`` when it is given.
     """
     missing = []
     current = path
@@ -72,6 +73,8 @@ def make_dirs(path):
     for directory in reversed(missing):
         try:
             os.mkdir(directory)
+            if made is not None:
+                made.append(directory)
         except FileExistsError:
             pass
         created.append(directory)

@@ -46,8 +46,10 @@ def test_make_dirs_names_what_it_created_and_fsync_parents_syncs_them(
         tmp_path, monkeypatch):
     (tmp_path / 'objects' / '7').mkdir(parents=True)
     target = tmp_path / 'objects' / '7' / 'abc' / 'hash'
-    created = ondisk.make_dirs(str(target))
+    made = []
+    created = ondisk.make_dirs(str(target), made)
     assert created == [str(tmp_path / 'objects' / '7' / 'abc'), str(target)]
+    assert made == created
     assert target.is_dir()
     assert ondisk.make_dirs(str(target)) == []
     synced = []
@@ -78,4 +80,6 @@ def test_make_dirs_counts_a_dir_made_meanwhile_by_another(tmp_path,
         real(path, *args)
         raise FileExistsError(17, 'File exists', path)
     monkeypatch.setattr(os, 'mkdir', racing)
-    assert ondisk.make_dirs(str(target)) == [str(target)]
+    made = []
+    assert ondisk.make_dirs(str(target), made) == [str(target)]
+    assert made == []       # but it is not ours: it may hold files

@@ -338,6 +338,17 @@ def test_reserve_and_fallocate(tmp_path):
         assert os.fstat(writer.fd).st_blocks * 512 >= 1 << 20
     finally:
         writer.close()
+    # a small body is not preallocated, and is stored at its own size
+    df = ok.get_diskfile('sda', 1, 'a', 'c', 'small')
+    writer = df.writer(4096)
+    try:
+        assert os.fstat(writer.fd).st_blocks == 0
+        writer.write(b'x' * 100)
+        writer.commit(Timestamp.now(), {'name': df.name})
+    finally:
+        writer.close()
+    [name] = os.listdir(df.hash_dir)
+    assert os.path.getsize(os.path.join(df.hash_dir, name)) == 100
 
 
 def test_parse_reserve():
@@ -393,8 +404,8 @@ def test_commit_survives_its_directory_vanishing_once(tmp_path, monkeypatch):
     real = dfmod.ondisk.make_dirs
     calls = []
 
-    def racing(path):
-        created = real(path)
+    def racing(path, made=None):
+        created = real(path, made)
         if os.sep + 'objects' + os.sep in path:
             calls.append(path)
             if len(calls) == 1:
@@ -560,3 +571,42 @@ def test_writer_makes_tmp_dir_again_when_it_is_gone(mgr):
     put(mgr, b'second', ts())
     assert read(mgr)[0] == b'second'
     assert os.listdir(tmp) == []
+
+
+def test_commit_lists_only_a_hash_dir_it_did_not_make(tmp_path, monkeypatch):
+    """A hash dir the commit has just made holds nothing to conflict
+    with or clean up; one that was there is checked and cleaned."""
+    from objstore.obj import diskfile as dfmod
+    (tmp_path / 'sda').mkdir()
+    mgr = dfmod.DiskFileManager(str(tmp_path), mount_check=False,
+                                hash_prefix=b'p', hash_suffix=b's',
+                                run=lambda f, *a, **k: f(*a, **k))
+    listed = []
+    real_cleanup = dfmod.fileset.cleanup_dir
+    real_check = dfmod.DiskFile.check_conflict
+
+    def cleanup(path, *args):
+        listed.append(('cleanup', path))
+        return real_cleanup(path, *args)
+
+    def check(df, *args):
+        listed.append(('check', df.hash_dir))
+        return real_check(df, *args)
+    monkeypatch.setattr(dfmod.fileset, 'cleanup_dir', cleanup)
+    monkeypatch.setattr(dfmod.DiskFile, 'check_conflict', check)
+
+    def put(body):
+        df = mgr.get_diskfile('sda', 3, 'a', 'c', 'o')
+        writer = df.writer(len(body))
+        try:
+            writer.write(body)
+            writer.commit(Timestamp.now(), {'name': df.name})
+        finally:
+            writer.close()
+        return df
+    df = put(b'first')
+    assert listed == []
+    df = put(b'second')
+    assert listed == [('check', df.hash_dir), ('cleanup', df.hash_dir)]
+    [name] = os.listdir(df.hash_dir)     # the first one is gone
+    assert os.path.getsize(os.path.join(df.hash_dir, name)) == 6
