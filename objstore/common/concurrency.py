@@ -86,6 +86,11 @@ def run_in_thread(func, *args, **kwargs):
     return _POOL.run(func, *args, **kwargs)
 
 
+def _ignore(*args):
+    """A hub listener's throw and mark_as_closed: the pool's own pipe is
+    never closed under it."""
+
+
 _real_thread = eventlet.patcher.original('_thread')
 _os_read = eventlet.patcher.original('os').read
 
@@ -117,10 +122,10 @@ class ThreadPool:
 
     def _setup(self):
         # A forked child starts afresh: the parent's workers are not in
-        # it. The copy of the parent's collector is left waiting on the
-        # parent's pipe, not killed: its cleanup would take the pipe out
-        # of the epoll set that parent and child share (our servers fork
-        # before they serve, so the parent no longer uses its pool then).
+        # it. The copy of the parent's pipe listener is left in the hub,
+        # idle, not removed: removing it would take the pipe out of the
+        # epoll set that parent and child share (our servers fork before
+        # they serve, so the parent no longer uses its pool then).
         self._pid = os.getpid()
         self._home = _real_thread.get_ident()
         self._lock = _real_thread.allocate_lock()
@@ -131,7 +136,16 @@ class ThreadPool:
         self._signalled = False  # a byte is on its way to the hub
         self._rfd, self._wfd = os.pipe()
         os.set_blocking(self._rfd, False)
-        spawn_n(self._collect)
+        # The hub calls _collect itself whenever the pipe is readable:
+        # the pipe stays in its epoll set, where a green thread waiting
+        # on it would add and remove it (two system calls) per wake-up.
+        rfd = self._rfd
+
+        def collect(_fileno):
+            if rfd == self._rfd:    # not a forked child's stale copy
+                self._collect(rfd)
+        hub = eventlet.hubs.get_hub()
+        hub.add(hub.READ, rfd, collect, _ignore, _ignore)
 
     def run(self, func, *args, **kwargs):
         if self.size <= 0:
@@ -198,22 +212,20 @@ class ThreadPool:
             if signal:
                 _os_write(self._wfd, b'.')
 
-    def _collect(self):
+    def _collect(self, rfd):
         """The hub's side: hand each answer to the green thread waiting
         for it. The flag is cleared before the deque is read, so an
         answer added after the last look brings another byte."""
-        while True:
-            wait_readable(self._rfd)
-            try:
-                _os_read(self._rfd, 4096)
-            except BlockingIOError:
-                continue
-            with self._lock:
-                self._signalled = False
-            answers = self._answers
-            while answers:
-                done, answer = answers.popleft()
-                done.send(answer)
+        try:
+            _os_read(rfd, 4096)
+        except BlockingIOError:
+            return
+        with self._lock:
+            self._signalled = False
+        answers = self._answers
+        while answers:
+            done, answer = answers.popleft()
+            done.send(answer)
 
 
 _POOL = ThreadPool(int(os.environ.get('EVENTLET_THREADPOOL_SIZE', 20)))
