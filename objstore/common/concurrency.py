@@ -23,6 +23,8 @@ import eventlet.patcher
 import eventlet.queue
 import eventlet.tpool
 
+from objstore.common import process
+
 spawn = eventlet.spawn
 spawn_n = eventlet.spawn_n
 sleep = eventlet.sleep
@@ -118,7 +120,7 @@ class ThreadPool:
 
     def __init__(self, size):
         self.size = size
-        self._pid = None
+        self._generation = None
 
     def _setup(self):
         # A forked child starts afresh: the parent's workers are not in
@@ -126,7 +128,7 @@ class ThreadPool:
         # idle, not removed: removing it would take the pipe out of the
         # epoll set that parent and child share (our servers fork before
         # they serve, so the parent no longer uses its pool then).
-        self._pid = os.getpid()
+        self._generation = process.generation()
         self._home = _real_thread.get_ident()
         self._lock = _real_thread.allocate_lock()
         self._jobs = collections.deque()
@@ -150,7 +152,7 @@ class ThreadPool:
     def run(self, func, *args, **kwargs):
         if self.size <= 0:
             return func(*args, **kwargs)
-        if self._pid != os.getpid():
+        if self._generation != process.generation():
             self._setup()
         me = _real_thread.get_ident()
         if me in self._workers:

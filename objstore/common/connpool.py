@@ -14,9 +14,10 @@ operations that are atomic under the GIL, and a forked child starts
 with an empty pool rather than share its parent's sockets.
 """
 import http.client
-import os
 import socket
 import time
+
+from objstore.common import process
 
 # How a reused connection fails, before any answer, when the server closed
 # it while it sat idle: the request never reached the server.
@@ -118,16 +119,16 @@ class ConnectionPool:
         self.max_idle = max_idle
         self.max_age = max_age
         self.clock = clock
-        self._pid = os.getpid()
+        self._generation = process.generation()
         self._idle = {}   # (host, port) -> [(conn, idle since)]
 
     def _by_node(self):
         """The idle lists by (host, port). A forked child closes its copies
         of the parent's sockets (the parent's stay open) and starts afresh:
         two processes must not talk on one connection."""
-        if self._pid != os.getpid():
+        if self._generation != process.generation():
             inherited, self._idle = self._idle, {}
-            self._pid = os.getpid()
+            self._generation = process.generation()
             self._close(inherited)
         return self._idle
 

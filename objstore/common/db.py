@@ -47,6 +47,7 @@ import tempfile
 import uuid
 from urllib.parse import quote
 
+from objstore.common import process
 from objstore.common.ondisk import fsync_dir, makedirs_durable
 from objstore.common.timestamp import Timestamp
 
@@ -133,11 +134,12 @@ class ConnectionPool:
         self.per_file = per_file
         self.max_files = max_files
         self._idle = {}
-        self._pid = os.getpid()
+        self._generation = process.generation()
 
     def take(self, path, ident):
-        if self._pid != os.getpid():  # forked: the parent's are not ours
-            self._idle, self._pid = {}, os.getpid()
+        if self._generation != process.generation():
+            # forked: the parent's are not ours
+            self._idle, self._generation = {}, process.generation()
         stack = self._idle.get(path)
         while stack:
             try:
@@ -150,7 +152,8 @@ class ConnectionPool:
         return None
 
     def give(self, path, ident, conn):
-        if conn.in_transaction or self._pid != os.getpid():
+        if conn.in_transaction or \
+                self._generation != process.generation():
             conn.close()
             return
         stack = self._idle.setdefault(path, [])
