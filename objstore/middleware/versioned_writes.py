@@ -29,6 +29,7 @@ With ``allow_versioned_writes = false`` the headers are refused with 412
 (as Swift does) and existing settings are ignored.
 """
 import json
+import time
 from urllib.parse import quote
 
 from objstore.common import info
@@ -87,9 +88,17 @@ class _BodyReader:
 
 
 class VersionedWrites:
-    def __init__(self, app, allow=True):
+    # Every object write needs its container's versioning: an answer is
+    # reused this long, in this worker (a change made through it is seen
+    # at once), on top of the proxy's own cached container info.
+    INFO_TTL = 1.0
+    MAX_INFOS = 1000
+
+    def __init__(self, app, allow=True, clock=time.monotonic):
         self.app = app
         self.allow = allow
+        self.clock = clock
+        self._infos = {}    # (account path, container) -> (expiry, answer)
 
     # -- sub-requests --------------------------------------------------
 
@@ -115,6 +124,25 @@ class VersionedWrites:
         return subreq.head_headers(
             self.app, environ, '%s/%s' % (account_path, container),
             cached=True)
+
+    def _versioning(self, environ, account_path, container):
+        """(location, mode) of the container (container_versioning), as
+        its info said at most INFO_TTL ago. Only an answer from an
+        existing container is kept (its HEAD always carries headers, its
+        counts; a failed one gives none): after a failed look, the next
+        write looks again."""
+        key = (account_path, container)
+        now = self.clock()
+        kept = self._infos.get(key)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        headers = self._container_info(environ, account_path, container)
+        answer = rules.container_versioning(headers)
+        if headers:
+            if len(self._infos) >= self.MAX_INFOS:
+                self._infos.clear()
+            self._infos[key] = (now + self.INFO_TTL, answer)
+        return answer
 
     def _copy(self, environ, source_resp, dest_path, what):
         """PUT the stored object ``source_resp`` answered at dest_path."""
@@ -273,8 +301,7 @@ class VersionedWrites:
 
     def object_request(self, environ, start_response, method,
                        account_path, container, obj):
-        headers = self._container_info(environ, account_path, container)
-        location, mode = rules.container_versioning(headers)
+        location, mode = self._versioning(environ, account_path, container)
         if location is None:
             return self.app(environ, start_response)
         if method == 'PUT':
@@ -311,6 +338,9 @@ class VersionedWrites:
         method = environ.get('REQUEST_METHOD')
         try:
             if not obj:
+                if method not in ('GET', 'HEAD'):
+                    self._infos.pop(('/%s/%s' % (version, account),
+                                     container), None)
                 return self.container_request(environ, start_response,
                                               method)
             if method not in ('PUT', 'DELETE') or not self.allow:

@@ -201,6 +201,44 @@ def test_middleware_container_requests():
     assert resp.headers['X-Versions-Location'] == 'arc'
 
 
+def test_object_writes_reuse_the_container_answer_briefly():
+    # an unversioned container; its HEAD always carries its counts
+    app = _StubApp({'X-Container-Object-Count': '0'})
+    now = [100.0]
+    mw = versioned_writes.VersionedWrites(app, clock=lambda: now[0])
+
+    def methods():
+        return [c['REQUEST_METHOD'] for c in app.calls]
+    _call(mw, 'PUT', '/v1/a/c/o1')
+    _call(mw, 'PUT', '/v1/a/c/o2')
+    _call(mw, 'DELETE', '/v1/a/c/o1')
+    assert methods() == ['HEAD', 'PUT', 'PUT', 'DELETE']
+    now[0] += mw.INFO_TTL
+    _call(mw, 'PUT', '/v1/a/c/o3')      # looked up again once it is old
+    assert methods()[-2:] == ['HEAD', 'PUT']
+    # a container write through this middleware is seen at once
+    _call(mw, 'POST', '/v1/a/c', {'X-Versions-Location': 'arc'})
+    app.answer_headers[rules.SYSMETA_LOCATION] = 'arc'
+    app.calls.clear()
+    _call(mw, 'PUT', '/v1/a/c/o4')
+    assert methods()[0] == 'HEAD'
+    assert 'GET' in methods()           # the current object is archived
+
+
+def test_a_failed_container_lookup_is_not_kept():
+    class Failing(_StubApp):
+        def __call__(self, environ, start_response):
+            self.calls.append(dict(environ))
+            start_response('503 Service Unavailable', [])
+            return [b'']
+    app = Failing()
+    mw = versioned_writes.VersionedWrites(app)
+    _call(mw, 'PUT', '/v1/a/c/o1')
+    _call(mw, 'PUT', '/v1/a/c/o2')
+    assert [c['REQUEST_METHOD'] for c in app.calls] == [
+        'HEAD', 'PUT', 'HEAD', 'PUT']
+
+
 def test_middleware_disabled():
     app = _StubApp({rules.SYSMETA_LOCATION: 'arc'})
     mw = versioned_writes.VersionedWrites(app, allow=False)
