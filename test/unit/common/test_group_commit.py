@@ -112,12 +112,18 @@ def test_a_commit_that_answers_short_fails_loudly():
 
 # -- announced items: a batch waits for what it knows is coming ----------
 
-def test_a_batch_waits_for_an_announced_item():
-    commit = Recorder()
-    group = GroupCommit(commit, max_wait=30)
+def held_by_an_announcement(group):
+    """Submit 'a' for 'db' while another item is announced for it."""
     group.expect('db')
     pool, outcomes = submit_all(group, 'db', ['a'])
     concurrency.sleep(0.01)
+    return pool, outcomes
+
+
+def test_a_batch_waits_for_an_announced_item():
+    commit = Recorder()
+    group = GroupCommit(commit, max_wait=30)
+    pool, outcomes = held_by_an_announcement(group)
     assert commit.batches == []     # 'a' waits for the announced item
 
     def arrives():
@@ -133,9 +139,7 @@ def test_a_batch_waits_for_an_announced_item():
 def test_a_withdrawn_announcement_lets_the_batch_go():
     commit = Recorder()
     group = GroupCommit(commit, max_wait=30)
-    group.expect('db')
-    pool, outcomes = submit_all(group, 'db', ['a'])
-    concurrency.sleep(0.01)
+    pool, outcomes = held_by_an_announcement(group)
     assert commit.batches == []
     group.withdraw('db')            # the announced write failed
     pool.waitall()
