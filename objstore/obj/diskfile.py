@@ -597,15 +597,17 @@ class DiskFileWriter:
             # noted before the rename: a crash leaves a stale entry at
             # worst, never an expiring object the expirer cannot find
             self._record_expiry(timestamp, metadata['X-Delete-At'])
-        # mark the suffix stale before the rename: a crash in between
-        # costs a needless rehash, never a missed change
-        hashes.invalidate(df.partition_dir, df.suffix)
         target = os.path.join(df.hash_dir, fileset.file_name(timestamp, ext))
         created = []
         for attempt in range(3):
             try:
                 made = []
                 created += ondisk.make_dirs(df.hash_dir, made)
+                # mark the suffix stale before the rename: a crash in
+                # between costs a needless rehash, never a missed change.
+                # After make_dirs: a new partition dir is then among the
+                # dirs whose entries are fsynced below.
+                hashes.invalidate(df.partition_dir, df.suffix)
                 # in a hash dir this call just made there is nothing to
                 # conflict with or clean up: spare listing it twice
                 fresh = df.hash_dir in made

@@ -610,3 +610,27 @@ def test_commit_lists_only_a_hash_dir_it_did_not_make(tmp_path, monkeypatch):
     assert listed == [('check', df.hash_dir), ('cleanup', df.hash_dir)]
     [name] = os.listdir(df.hash_dir)     # the first one is gone
     assert os.path.getsize(os.path.join(df.hash_dir, name)) == 6
+
+
+def test_commit_into_a_new_partition_makes_every_new_entry_durable(
+        tmp_path, monkeypatch):
+    """The partition, suffix and hash dirs a first object needs are all
+    new: the entry of each (in objects/, the partition, the suffix) is
+    fsynced before the commit returns, and the file's in the hash dir."""
+    from objstore.obj import diskfile as dfmod
+    (tmp_path / 'sda' / 'objects').mkdir(parents=True)
+    mgr = dfmod.DiskFileManager(str(tmp_path), mount_check=False,
+                                hash_prefix=b'p', hash_suffix=b's',
+                                run=lambda f, *a, **k: f(*a, **k))
+    df = mgr.get_diskfile('sda', 5, 'a', 'c', 'o')
+    writer = df.writer(5)
+    synced = []
+    monkeypatch.setattr(dfmod.ondisk, 'fsync_dir', synced.append)
+    try:
+        writer.write(b'hello')
+        writer.commit(Timestamp.now(), {'name': df.name})
+    finally:
+        writer.close()
+    suffix_dir = os.path.dirname(df.hash_dir)
+    assert synced == [df.hash_dir, suffix_dir, df.partition_dir,
+                      os.path.dirname(df.partition_dir)]
