@@ -111,6 +111,12 @@ def test_a_commit_that_answers_short_fails_loudly():
 
 
 # -- announced items: a batch waits for what it knows is coming ----------
+#
+# max_wait is 30 s where a batch must go at once: each such wait runs
+# under PROMPT, so a batch left waiting fails the test instead of
+# going after 30 s as if nothing were wrong.
+
+PROMPT = 2.0
 
 def held_by_an_announcement(group):
     """Submit 'a' for 'db' while another item is announced for it."""
@@ -129,8 +135,9 @@ def test_a_batch_waits_for_an_announced_item():
     def arrives():
         group.withdraw('db')        # as the item is submitted
         return group.submit('db', 'ctx', 'b')
-    assert concurrency.spawn(arrives).wait() == 'done b'
-    pool.waitall()
+    with concurrency.Timeout(PROMPT):
+        assert concurrency.spawn(arrives).wait() == 'done b'
+        pool.waitall()
     assert [items for _c, items in commit.batches] == [['a', 'b']]
     assert outcomes == {'a': 'done a'}
     assert group._announced == {} and group._wakers == {}
@@ -142,7 +149,8 @@ def test_a_withdrawn_announcement_lets_the_batch_go():
     pool, outcomes = held_by_an_announcement(group)
     assert commit.batches == []
     group.withdraw('db')            # the announced write failed
-    pool.waitall()
+    with concurrency.Timeout(PROMPT):
+        pool.waitall()
     assert [items for _c, items in commit.batches] == [['a']]
     assert outcomes == {'a': 'done a'}
 
@@ -160,7 +168,8 @@ def test_announcements_hold_only_their_own_key():
     commit = Recorder()
     group = GroupCommit(commit, max_wait=30)
     group.expect('db1')
-    assert group.submit('db2', 'ctx', 'x') == 'done x'
+    with concurrency.Timeout(PROMPT):
+        assert group.submit('db2', 'ctx', 'x') == 'done x'
     assert commit.batches == [('ctx', ['x'])]
 
 
@@ -169,6 +178,7 @@ def test_a_full_batch_does_not_wait_for_announced_items():
     group = GroupCommit(commit, max_batch=2, max_wait=30)
     group.expect('db')
     pool, outcomes = submit_all(group, 'db', ['a', 'b'])
-    pool.waitall()
+    with concurrency.Timeout(PROMPT):
+        pool.waitall()
     assert [items for _c, items in commit.batches] == [['a', 'b']]
     assert outcomes == {'a': 'done a', 'b': 'done b'}
