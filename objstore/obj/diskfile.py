@@ -603,17 +603,17 @@ class DiskFileWriter:
             try:
                 made = []
                 created += ondisk.make_dirs(df.hash_dir, made)
-                # mark the suffix stale before the rename: a crash in
-                # between costs a needless rehash, never a missed change.
-                # After make_dirs: a new partition dir is then among the
-                # dirs whose entries are fsynced below.
-                hashes.invalidate(df.partition_dir, df.suffix)
                 # in a hash dir this call just made there is nothing to
                 # conflict with or clean up: spare listing it twice
                 fresh = df.hash_dir in made
-                if not fresh:
-                    df.check_conflict(timestamp, ext)
-                os.rename(self.tmp_path, target)
+                # the suffix is marked stale and renamed into under one
+                # hold of the partition lock (hashes.changing). After
+                # make_dirs: a new partition dir is then among the dirs
+                # whose entries are fsynced below.
+                with hashes.changing(df.partition_dir, df.suffix):
+                    if not fresh:
+                        df.check_conflict(timestamp, ext)
+                    os.rename(self.tmp_path, target)
                 break
             except FileNotFoundError:
                 if attempt == 2:

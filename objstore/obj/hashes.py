@@ -6,7 +6,14 @@ files that count in it (after cleanup). The hashes are cached in
 recomputed). Every write appends its suffix to ``hashes.invalid`` — a cheap
 append under the partition lock instead of rewriting the cache on every
 PUT — and get_hashes() folds those in, recomputes what is stale and saves
-the cache again. A missing or damaged cache means: rescan everything.
+the cache again. A missing or damaged cache means: rescan everything; so
+while a partition has no cache (a new one has none until the replicator
+first asks) a write marks nothing and makes no ``hashes.invalid``.
+
+The partition lock is an flock on the partition dir itself: no lock file
+to make in every new partition. (Partitions made before this keep a
+``.lock`` file nobody uses any more; removing an empty partition removes
+it too.)
 """
 import fcntl
 import hashlib
@@ -19,23 +26,22 @@ from objstore.obj import fileset
 
 HASHES_FILE = 'hashes.msgpack'
 INVALID_FILE = 'hashes.invalid'
-LOCK_FILE = '.lock'
+# what earlier versions locked; still removed with an empty partition
+LEGACY_LOCK_FILE = '.lock'
 
 
 @contextmanager
 def partition_lock(partition_dir):
-    """An exclusive flock on the partition (blocks; call from a thread).
+    """An exclusive flock on the partition dir (blocks; call from a thread).
 
-    The holder may remove the lock file and the partition dir (the
-    replicator emptying a handoff partition); a waiter that then wakes
-    up holding the removed file tries again, so the dir exists and the
-    lock is real while held.
+    The holder may remove the partition dir (the replicator emptying a
+    handoff partition); a waiter that then wakes up holding the removed
+    dir tries again, so the dir exists and the lock is real while held.
     """
-    path = os.path.join(partition_dir, LOCK_FILE)
     while True:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
-                         0o644)
+            fd = os.open(partition_dir,
+                         os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
             # no partition dir (yet, or any more): make it and try again
             os.makedirs(partition_dir, exist_ok=True)
@@ -44,7 +50,7 @@ def partition_lock(partition_dir):
             fcntl.flock(fd, fcntl.LOCK_EX)
             st = os.fstat(fd)
             try:
-                current = os.stat(path)
+                current = os.stat(partition_dir)
                 if (current.st_dev, current.st_ino) == \
                         (st.st_dev, st.st_ino):
                     break
@@ -64,20 +70,43 @@ def is_suffix(name):
     return len(name) == 3 and all(c in '0123456789abcdef' for c in name)
 
 
-def invalidate(partition_dir, suffix):
-    """Mark ``suffix`` of the partition as changed.
+@contextmanager
+def changing(partition_dir, suffix):
+    """Hold the partition lock while ``suffix`` changes, marked stale
+    first (blocking: call from a thread).
 
-    Every object write does this: one O_APPEND write of the line, with
-    no file object around it (that costs three more system calls)."""
-    line = (suffix + '\n').encode('ascii')
+    The change (a rename into the suffix) goes inside the block: a
+    get_hashes() cannot then fold in the mark and rehash the suffix in
+    between, which would leave the cache without the change and without
+    a mark. A crash between mark and change costs a needless rehash."""
     with partition_lock(partition_dir):
-        fd = os.open(os.path.join(partition_dir, INVALID_FILE),
-                     os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                     0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+        _mark(partition_dir, suffix)
+        yield
+
+
+def invalidate(partition_dir, suffix):
+    """Mark ``suffix`` of the partition as changed, after the change."""
+    with changing(partition_dir, suffix):
+        pass
+
+
+def _mark(partition_dir, suffix):
+    """One O_APPEND write of the line, with no file object around it
+    (that costs three more system calls); nothing at all while the
+    partition has no cache, which means a full rescan anyway. Under the
+    partition lock."""
+    path = os.path.join(partition_dir, INVALID_FILE)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        if not os.path.exists(os.path.join(partition_dir, HASHES_FILE)):
+            return
+        fd = os.open(path, flags | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (suffix + '\n').encode('ascii'))
+    finally:
+        os.close(fd)
 
 
 def hash_suffix(suffix_dir, reclaim_age=fileset.DEFAULT_RECLAIM_AGE):

@@ -73,7 +73,7 @@ ring's dict for it (None when the ring no longer names the device)."""
 
 # files of hashes.py a partition dir holds besides its suffix dirs
 PARTITION_FILES = (hashes.HASHES_FILE, hashes.HASHES_FILE + '.tmp',
-                   hashes.INVALID_FILE, hashes.LOCK_FILE)
+                   hashes.INVALID_FILE, hashes.LEGACY_LOCK_FILE)
 
 
 def same_device(a, b):
@@ -164,8 +164,8 @@ def _rmdir(path):
 def remove_partition_if_empty(part_dir):
     """Remove a partition dir that holds no suffix dir any more.
 
-    Under the partition lock, so a writer waiting for it finds the lock
-    file gone and starts over (hashes.partition_lock). True when removed.
+    Under the partition lock, so a writer waiting for it finds the dir
+    gone and starts over (hashes.partition_lock). True when removed.
     """
     if not os.path.isdir(part_dir):
         return False
@@ -174,9 +174,7 @@ def remove_partition_if_empty(part_dir):
         if any(name not in PARTITION_FILES for name in names):
             return False
         for name in names:
-            if name != hashes.LOCK_FILE:
-                _unlink(os.path.join(part_dir, name))
-        _unlink(os.path.join(part_dir, hashes.LOCK_FILE))
+            _unlink(os.path.join(part_dir, name))
         removed = _rmdir(part_dir)
     if removed:
         ondisk.fsync_dir(os.path.dirname(part_dir))

@@ -235,6 +235,7 @@ def test_damaged_metadata_is_quarantined(node, damage):
             md.write_metadata(fd, meta)
         finally:
             os.close(fd)
+    hashes.get_hashes(bad.partition_dir)    # a cache, to be invalidated
     stats = make_auditor(node).run_once()
     assert (stats['quarantined'], stats['objects']) == (1, 1)
     assert quarantined(node) == [bad.hash]

@@ -1,5 +1,6 @@
 """Suffix hashes of a partition, on a real directory tree."""
 import os
+import threading
 
 import time
 
@@ -81,3 +82,51 @@ def test_is_suffix():
     assert hashes.is_suffix('a0f')
     for bad in ('abcd', 'ab', 'xyz', 'ABC', '../'):
         assert not hashes.is_suffix(bad)
+
+
+def test_no_mark_and_no_lock_file_while_there_is_no_cache(tmp_path):
+    part = str(tmp_path / '5')
+    hsh = 'f' * 29 + 'abc'
+    with hashes.changing(part, 'abc'):
+        make(part, 'abc', hsh, '1700000000.00000.data')
+    # a new partition: neither a mark nor a lock file, only the suffix
+    assert os.listdir(part) == ['abc']
+    first = hashes.get_hashes(part)
+    assert list(first) == ['abc']
+    with hashes.changing(part, 'abc'):
+        make(part, 'abc', hsh, '1700000001.00000.data')
+    with open(os.path.join(part, hashes.INVALID_FILE)) as f:
+        assert f.read() == 'abc\n'
+    assert hashes.get_hashes(part)['abc'] != first['abc']
+
+
+def test_a_rehash_waits_for_a_change_under_way(tmp_path):
+    """The mark and the change it announces are one step for get_hashes:
+    a rehash that starts in between waits, then sees the change."""
+    part = str(tmp_path / '5')
+    hsh = 'f' * 29 + 'abc'
+    make(part, 'abc', hsh, '1700000000.00000.data')
+    first = hashes.get_hashes(part)
+    marked, rehashed = threading.Event(), threading.Event()
+    result = {}
+
+    def rehash():
+        marked.wait(5)
+        result['hashes'] = hashes.get_hashes(part)
+        rehashed.set()
+
+    thread = threading.Thread(target=rehash)
+    thread.start()
+    with hashes.changing(part, 'abc'):
+        marked.set()
+        assert not rehashed.wait(0.2)   # held off by the partition lock
+        make(part, 'abc', hsh, '1700000001.00000.data')
+    thread.join(5)
+    assert rehashed.is_set()
+    # the rehash saw the new file (the older one was cleaned up) ...
+    assert result['hashes']['abc'] != first['abc']
+    assert os.listdir(os.path.join(part, 'abc', hsh)) == [
+        '1700000001.00000.data']
+    # ... and the cache it saved is what a fresh scan gives
+    os.unlink(os.path.join(part, hashes.HASHES_FILE))
+    assert hashes.get_hashes(part) == result['hashes']
