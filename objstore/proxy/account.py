@@ -7,7 +7,7 @@ auto-creation). PUT and DELETE of accounts are for reseller admins and
 only when ``allow_account_management`` is on.
 """
 from objstore.common import constraints
-from objstore.common.http import HTTPError
+from objstore.common.http import HTTPError, header_dict
 from objstore.common.timestamp import Timestamp
 from objstore.proxy import listings
 from objstore.proxy.base import Controller, make_response
@@ -37,7 +37,8 @@ class AccountController(Controller):
         return self._read('HEAD')
 
     def _check_metadata(self):
-        err = constraints.check_metadata(self.req.headers, 'account')
+        err = constraints.check_metadata(
+            header_dict(self.req.environ), 'account')
         if err:
             raise HTTPError(400, err)
 

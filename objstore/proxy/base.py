@@ -5,7 +5,8 @@ A controller lives for one request. ``account_info`` and
 ``container_info`` read the databases (newest replica wins) through the
 per-worker info cache; writes forget the cached entry.
 """
-from objstore.common.http import HTTP_REASONS, HTTPError, Response
+from objstore.common.http import HTTP_REASONS, HTTPError, Response, \
+    header_dict
 from objstore.common.timestamp import Timestamp
 from objstore.proxy import auth, fanout, quorum
 from objstore.proxy.headers import SYSMETA_TRUSTED, backend_headers, \
@@ -65,7 +66,8 @@ class Controller:
 
     def base_headers(self):
         """The client's headers a node may see, plus our transaction id."""
-        headers = backend_headers(self.req.headers, self.trusted)
+        headers = backend_headers(header_dict(self.req.environ),
+                                  self.trusted)
         headers['X-Trans-Id'] = self.trans_id
         return headers
 

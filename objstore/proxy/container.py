@@ -8,7 +8,7 @@ the account replica of its own index (X-Account-Host/-Partition/-Device)
 so the account's listing learns of it.
 """
 from objstore.common import constraints
-from objstore.common.http import HTTPError
+from objstore.common.http import HTTPError, header_dict
 from objstore.common.timestamp import Timestamp
 from objstore.proxy import auth, listings, quorum
 from objstore.proxy.base import Controller
@@ -56,7 +56,8 @@ class ContainerController(Controller):
         return self._read('HEAD')
 
     def _check_metadata(self):
-        err = constraints.check_metadata(self.req.headers, 'container')
+        err = constraints.check_metadata(
+            header_dict(self.req.environ), 'container')
         if err:
             raise HTTPError(400, err)
 

@@ -18,7 +18,7 @@ import time
 
 from objstore.common import body_checksums, constraints
 from objstore.common.config import config_true
-from objstore.common.http import HTTPError, header_sent
+from objstore.common.http import HTTPError, header_dict, header_sent
 from objstore.common.timestamp import Timestamp
 from objstore.proxy import auth, fanout, quorum
 from objstore.proxy.base import Controller, make_response, resource_path
@@ -75,7 +75,8 @@ class ObjectController(Controller):
     # -- checks shared by the writes -----------------------------------------
 
     def _check_metadata(self):
-        err = constraints.check_metadata(self.req.headers, 'object')
+        err = constraints.check_metadata(
+            header_dict(self.req.environ), 'object')
         if err:
             raise HTTPError(400, err)
 

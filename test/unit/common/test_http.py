@@ -2,7 +2,8 @@
 import pytest
 
 from objstore.common.http import (
-    HTTPError, Request, error_response, request_path, split_path)
+    HTTPError, Request, error_response, header_dict, request_path,
+    split_path)
 
 
 def test_split_path_object_keeps_slashes():
@@ -44,3 +45,21 @@ def test_error_response_is_one_plain_line():
     assert resp.content_type == 'text/plain'
     head = error_response(404, request=Request.blank('/', method='HEAD'))
     assert head.body == b'' and head.status == '404 Not Found'
+
+
+def test_header_dict_is_webob_headers_as_a_dict():
+    environ = Request.blank('/sda/1/a/c/o', method='PUT', headers={
+        'Content-Type': 'a/b', 'Content-Length': '4', 'X-Timestamp': '1.5',
+        'x-object-meta-COLOR': 'red', 'Etag': 'e', 'X-Backend_Odd': '1',
+    }).environ
+    environ['HTTP_CONTENT_TYPE'] = 'odd'     # WebOb names it Content_Type
+    environ['HTTP_'] = 'nameless'            # no header at all
+    environ['CONTENT_LENGTH'] = ''
+    expected = dict(Request(environ).headers.items())
+    assert header_dict(environ) == expected
+    assert header_dict(environ) == expected     # names from the cache
+    assert expected['X-Object-Meta-Color'] == 'red'
+    assert 'REQUEST_METHOD' not in expected and '' not in expected
+    # a new dict each time: changing it changes no request
+    header_dict(environ)['X-Timestamp'] = '2'
+    assert environ['HTTP_X_TIMESTAMP'] == '1.5'
