@@ -15,7 +15,7 @@ import re
 from objstore.common.concurrency import GreenPool
 from objstore.common.crc import crc32c
 from objstore.proxy.nodeclient import (NODE_ERRORS, Reply, describe,
-                                       read_body)
+                                       read_body, read_chunk)
 from objstore.proxy.quorum import newest, object_state_time, quorum_size
 
 # Bodies pass through in chunks of up to this many bytes, read as they
@@ -212,7 +212,7 @@ class ObjectReader:
         crc, size = 0, 0
         try:
             while True:
-                chunk = resp.read(self.chunk_size)
+                chunk = read_chunk(resp, self.chunk_size)
                 if not chunk:
                     break
                 crc = crc32c(chunk, crc)
@@ -242,7 +242,7 @@ class ObjectReader:
         try:
             while True:
                 try:
-                    chunk = resp.read(self.chunk_size)
+                    chunk = read_chunk(resp, self.chunk_size)
                     if not chunk and resp.length:
                         # eventlet's http.client ends a cut body quietly
                         raise ConnectionResetError(

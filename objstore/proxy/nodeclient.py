@@ -69,6 +69,29 @@ def read_body(resp, limit=MAX_READ):
         parts.append(chunk)
 
 
+def read_chunk(resp, amt):
+    """``resp.read(amt)`` for a body read in pieces, without its scratch
+    buffer: eventlet's http.client zero-fills a bytearray of ``amt``,
+    reads into it and copies that out as bytes, three passes over each
+    piece of a large GET. With a Content-Length this reads the bytes
+    object straight off the buffered socket file (one pass), keeping
+    http.client's count so the response still ends and closes as its
+    own read would; other answers go through ``resp.read``."""
+    fp = resp.fp
+    length = resp.length
+    if fp is None or length is None or resp.chunked or \
+            resp._method == 'HEAD' or amt <= 0:
+        return resp.read(amt)
+    data = fp.read(min(amt, length))
+    if not data:
+        resp._close_conn()
+        return b''
+    resp.length = length = length - len(data)
+    if not length:
+        resp._close_conn()
+    return data
+
+
 def describe(node):
     return '%s:%s/%s' % (node['ip'], node['port'], node['device'])
 

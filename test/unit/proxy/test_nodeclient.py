@@ -1,7 +1,9 @@
 """Signed requests to storage nodes over pooled connections."""
+import os
+
 from objstore.common import concurrency
 from objstore.common.timestamp import Timestamp
-from objstore.proxy.nodeclient import Reply, read_body
+from objstore.proxy.nodeclient import Reply, read_body, read_chunk
 from objstore.proxy.nodes import NodeSlots
 
 
@@ -152,3 +154,65 @@ def test_a_garbled_answer_is_a_failed_node_not_an_exception(backends):
         finally:
             concurrency.kill(thread)
             sock.close()
+
+
+def test_read_chunk_gives_the_body_in_pieces_and_ends_it(backends):
+    part, nodes = backends.ring.get_nodes('a', 'c', 'pieces')
+    body = os.urandom(10000)
+    put(backends, nodes[0], part, '/a/c/pieces', body)
+    conn, resp = backends.client.open(nodes[0], part, 'GET', '/a/c/pieces',
+                                      {})
+    pieces = []
+    while True:
+        piece = read_chunk(resp, 4096)
+        if not piece:
+            break
+        assert isinstance(piece, bytes)
+        pieces.append(piece)
+    assert [len(p) for p in pieces] == [4096, 4096, 1808]
+    assert b''.join(pieces) == body
+    assert resp.isclosed() and resp.length == 0
+    # the connection is whole: it goes back and serves the next request
+    backends.client.release(conn, resp)
+    reply = backends.client.request(nodes[0], part, 'GET', '/a/c/pieces', {})
+    assert (reply.status, reply.body) == (200, body)
+    # a HEAD's answer has no body to read
+    conn, resp = backends.client.open(nodes[0], part, 'HEAD', '/a/c/pieces',
+                                      {})
+    assert read_chunk(resp, 4096) == b''
+    conn.close()
+
+
+def test_read_chunk_of_a_cut_body_ends_short(backends):
+    """As with resp.read: the bytes that came, then b'' with the count of
+    those missing still in resp.length, for the getter to notice."""
+    node, thread, sock = garbling_node(
+        b'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n012345')
+    try:
+        conn, resp = backends.client.open(node, 1, 'GET', '/a/c/o', {})
+        assert read_chunk(resp, 8) == b'012345'
+        assert read_chunk(resp, 8) == b''
+        assert resp.length == 4
+        conn.close()
+    finally:
+        concurrency.kill(thread)
+        sock.close()
+
+
+def test_read_chunk_of_a_chunked_body(backends):
+    node, thread, sock = garbling_node(
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+        b'5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n')
+    try:
+        conn, resp = backends.client.open(node, 1, 'GET', '/a/c/o', {})
+        got = b''
+        while True:
+            piece = read_chunk(resp, 4)
+            if not piece:
+                break
+            got += piece
+        assert got == b'hello world'
+        conn.close()
+    finally:
+        concurrency.kill(thread)
+        sock.close()
