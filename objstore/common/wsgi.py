@@ -17,6 +17,7 @@ from objstore.common.config import ConfigError, config_true, read_conf
 
 log = logging.getLogger('objstore.wsgi')
 STOP_GRACE = 30.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # every line a server writes: when, which server, what
 LOG_FORMAT = '%%(asctime)s %s %%(message)s'
 
@@ -64,8 +65,11 @@ def _serve(sock, app, log_name):
         concurrency.kill(server, SystemExit)
 
     concurrency.spawn(stopper)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_signal)
+    # a server comes here with the stop signals blocked (see run_server
+    # and _supervise): one sent before now has waited for this handler
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     try:
         server.wait()
     except SystemExit:
@@ -120,6 +124,9 @@ def run_server(conf_path, section, app_factory, default_port,
     except ConfigError as e:
         sys.stderr.write('%s: %s\n' % (section, e))
         return 2
+    # From the moment the port answers, a stop must end in a clean exit:
+    # the stop signals wait, blocked, for the handlers put in below.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         sock = concurrency.listen((ip, port), backlog=1024)
     except OSError as e:
@@ -154,18 +161,31 @@ def _supervise(sock, app, section, workers):
     stopping = []
 
     def fork():
-        pid = os.fork()
-        if pid == 0:
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            code = 0
-            try:
-                _serve(sock, app, section)
-            except BaseException:
-                logging.getLogger(section).exception('worker failed')
-                code = 1
-            finally:
-                os._exit(code)
-        children.add(pid)
+        # The stop signals are blocked across the fork. In the child they
+        # stay blocked until _serve has put in its own handler: one that
+        # came earlier would run the parent's handler there, and the
+        # worker would serve on until the parent's grace ran out and it
+        # was killed. In the parent they stay blocked until the child is
+        # in `children`, so that a stop meanwhile is passed on to it too;
+        # and a stop that came before is seen here: no worker after it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            if stopping:
+                return
+            pid = os.fork()
+            if pid == 0:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                code = 0
+                try:
+                    _serve(sock, app, section)
+                except BaseException:
+                    logging.getLogger(section).exception('worker failed')
+                    code = 1
+                finally:
+                    os._exit(code)
+            children.add(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def stop(signum, frame):
         stopping.append(signum)
@@ -175,8 +195,9 @@ def _supervise(sock, app, section, workers):
             except ProcessLookupError:
                 pass
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     for _ in range(workers):
         fork()
     deadline = None

@@ -20,6 +20,12 @@ from objstore.common.config import backend_secret
 
 def app_factory(conf):
     delay = float(conf.get('delay', '0'))
+    pause = float(conf.get('fork_pause', '0'))
+    if pause:
+        # a worker that is slow to get going after its fork (a loaded
+        # machine): it sleeps before the server's own code runs in it
+        import time
+        os.register_at_fork(after_in_child=lambda: time.sleep(pause))
     secret = backend_secret()
     def app(environ, start_response):
         if environ['PATH_INFO'] == '/slow':
@@ -140,6 +146,24 @@ def test_sigterm_lets_requests_in_flight_finish(app_server):
     assert result['answer'][0] == 200
     assert server.proc.wait(10) == 0
     # and nothing listens any more
+    with pytest.raises(OSError):
+        get(server.port, '/', timeout=2)
+
+
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_before_the_workers_are_ready_still_stops_them(app_server,
+                                                               signum):
+    """Sent to the whole group (as `kill -- -PGID`, a terminal's Ctrl-C
+    or a service manager do) while the workers are still starting, a
+    stop used to run the supervisor's handler in them, inherited over the
+    fork, and was lost there: they served on until the grace ran out and
+    the supervisor killed them, 30 s later."""
+    server = app_server(workers=2, fork_pause=1.0)
+    assert wait_until(lambda: len(children(server.proc.pid)) == 2)
+    started = time.monotonic()
+    os.killpg(server.proc.pid, signum)
+    assert server.proc.wait(15) == 0
+    assert time.monotonic() - started < 10
     with pytest.raises(OSError):
         get(server.port, '/', timeout=2)
 
