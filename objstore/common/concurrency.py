@@ -7,6 +7,7 @@ it never stalls the hub for other requests.
 """
 import collections
 import os
+import signal
 import warnings
 
 with warnings.catch_warnings():
@@ -95,6 +96,14 @@ def _ignore(*args):
 
 _real_thread = eventlet.patcher.original('_thread')
 _os_read = eventlet.patcher.original('os').read
+# Signals a pool worker never takes: the kernel may hand a process-wide
+# signal to any thread that does not block it, and taken by a worker,
+# the Python handler waits for the hub thread to run bytecode again,
+# which an idle server's hub may not do for a minute (a SIGTERM that
+# stops nothing). Faults raised by a thread's own code are not blocked.
+_POOL_BLOCKED = signal.valid_signals() - {
+    signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
+    signal.SIGABRT, signal.SIGTRAP, signal.SIGSYS}
 
 
 class ThreadPool:
@@ -182,6 +191,7 @@ class ThreadPool:
         ready.acquire()
 
         def start():
+            signal.pthread_sigmask(signal.SIG_BLOCK, _POOL_BLOCKED)
             self._workers.add(_real_thread.get_ident())
             ready.release()
             self._work(wake)
@@ -209,9 +219,9 @@ class ThreadPool:
             self._answers.append((done, answer))
             answer = done = None
             with self._lock:
-                signal = not self._signalled
+                notify = not self._signalled
                 self._signalled = True
-            if signal:
+            if notify:
                 _os_write(self._wfd, b'.')
 
     def _collect(self, rfd):

@@ -1,5 +1,6 @@
 """The thread pool behind run_in_thread, with real OS threads."""
 import os
+import signal
 import threading
 import time
 
@@ -28,6 +29,19 @@ def test_answers_and_errors_come_back_to_their_caller():
                for frame in __import__('traceback').extract_tb(
                    info.value.__traceback__))
     assert pool.run(lambda: 'still working') == 'still working'
+
+
+def test_workers_leave_process_signals_to_the_hub_thread():
+    """A SIGTERM the kernel gave a pool worker would wait, unhandled,
+    for the hub thread to run Python again: the workers block it."""
+    pool = concurrency.ThreadPool(2)
+    mask = pool.run(signal.pthread_sigmask, signal.SIG_BLOCK, [])
+    assert {signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
+            signal.SIGCHLD} <= mask
+    assert signal.SIGSEGV not in mask
+    # the calling thread's own mask is left as it was
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK,
+                                                        [])
 
 
 def test_calls_run_in_os_threads_at_once_up_to_the_size():
