@@ -35,6 +35,9 @@ from rings.ringdata import RingFileError
 API_PORT = 8774
 AGENT_PORT = 8775
 START_TIMEOUT = 30.0
+# an agent's first heartbeat asks libvirt for the host's capacity, which
+# a libvirtd that has just started answers only once it has probed QEMU
+REGISTER_TIMEOUT = 90.0
 API_MODULE = 'compute.api.server'
 AGENT_MODULE = 'compute.agent.server'
 # (pid-file name, node) of the processes, in the order they stop
@@ -131,6 +134,33 @@ def _wait_answering(var, name, node, port, proc):
         time.sleep(0.05)
 
 
+def _wait_registered(var, since, proc):
+    """Until the agent's first heartbeat since ``since`` is in the API's
+    database: before it, a boot finds no host ("No valid host"), which
+    is not what a started system should answer."""
+    from compute.api.db import ComputeDB
+    conf = config.load(conf_path(var))
+    name = config.section(conf, 'agent').get('name', '').strip() or \
+        os.uname().nodename
+    state_dir = config.path(config.section(conf, 'api'), 'state_dir',
+                            'var/compute/api')
+    db = ComputeDB(os.path.join(state_dir, 'compute.db'))
+    deadline = time.monotonic() + REGISTER_TIMEOUT
+    try:
+        while True:
+            host = db.get_host(name)
+            if host is not None and host['last_heartbeat'] >= since:
+                return
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    'compute agent %s did not register with the API; see '
+                    '%s' % (name, os.path.join(var, 'log',
+                                               'compute-agent-1.log')))
+            time.sleep(0.1)
+    finally:
+        db.close()
+
+
 def start(var, out=sys.stdout, libvirt_uri=None):
     """Start the compute API and the local agent unless they run."""
     var = os.path.abspath(var)
@@ -156,9 +186,11 @@ def start(var, out=sys.stdout, libvirt_uri=None):
         args = ['--conf', path, '--libvirt-uri', uri]
         if domain_type:
             args += ['--domain-type', domain_type]
+        since = time.time()
         proc = aio.spawn_process(var, 'compute-agent', 1, AGENT_MODULE,
                                  args, env)
         _wait_answering(var, 'compute-agent', 1, agent_port, proc)
+        _wait_registered(var, since, proc)
         out.write('started compute agent on 127.0.0.1:%d (libvirt %s)\n'
                   % (agent_port, uri))
     return 0
