@@ -24,15 +24,19 @@ What one run does:
    own fsync'd sequential write speed in that directory (disk_write.py),
    since the large-PUT target depends on it;
 4. runs ``objstore-bench --json`` against each cluster in turn, --rounds
-   times each, alternating which goes first, each run only once the
-   disk has settled (disk_write.settle: dirty pages flushed and the
-   device idle, so no run pays for the last one's cleanup); while it runs, each line of
-   its progress output that ends a phase (or an unmeasured setup or
-   cleanup step) is a boundary at which the CPU seconds of every server
-   process of that cluster and all their workers are read from /proc
-   (proc_cpu.py), so each measured phase is charged exactly the server
-   CPU spent during it (the first phase also carries the bench's login
-   and container creation: a handful of requests);
+   times each, alternating which goes first, with the other cluster
+   stopped meanwhile (SIGSTOP, then SIGCONT: pause.py), so the measured
+   one has the machine to itself as on the issue's idle machine (the
+   reference's idle servers wake 1,300 times a second between them),
+   each run only once the disk has settled (disk_write.settle: dirty
+   pages flushed and the device idle, so no run pays for the last one's
+   cleanup); while it runs, each line of its progress output that ends a
+   phase (or an unmeasured setup or cleanup step) is a boundary at which
+   the CPU seconds of every server process of that cluster and all their
+   workers are read from /proc (proc_cpu.py), so each measured phase is
+   charged exactly the server CPU spent during it (the first phase also
+   carries the bench's login and container creation: a handful of
+   requests);
 5. prints the load average before and after, the disk figure, and per
    phase: our figure and the reference's (ops/s; MB/s for large objects;
    median over rounds), their ratio, the issue's target for it, p99
@@ -68,6 +72,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, REPO)
 
 import disk_write  # noqa: E402
+import pause  # noqa: E402
 import proc_cpu  # noqa: E402
 import ref_cluster  # noqa: E402
 from objstore.cli import aio  # noqa: E402
@@ -539,12 +544,16 @@ def main(argv=None):
             order = (ours, ref) if n % 2 == 0 else (ref, ours)
             for cluster in order:
                 label = '[%s %d/%d]' % (cluster.name, n + 1, args.rounds)
-                waited = disk_write.settle(run_dir)
-                log('%s disk settled (sync, then idle) after %.1f s'
-                    % (label, waited))
-                log('%s objstore-bench against %s'
-                    % (label, cluster.auth_url))
-                report = run_bench(cluster, args, label)
+                idle = ref if cluster is ours else ours
+                with pause.paused(idle.pids()) as stopped:
+                    log('%s %s paused (%d processes stopped)'
+                        % (label, idle.name, len(stopped)))
+                    waited = disk_write.settle(run_dir)
+                    log('%s disk settled (sync, then idle) after %.1f s'
+                        % (label, waited))
+                    log('%s objstore-bench against %s'
+                        % (label, cluster.auth_url))
+                    report = run_bench(cluster, args, label)
                 rounds.append({'round': n + 1, 'side': cluster.name,
                                'report': report})
                 if report['exit_status']:
