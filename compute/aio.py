@@ -238,7 +238,11 @@ def run(var, out=sys.stdout, libvirt_uri=None, **settings):
     def stop_all():
         stop(var, out=out)
         aio.stop(var, out=out)
-    return aio.run_until_signal(start_all, stop_all, out)
+
+    def running():
+        return aio.any_running(var, list(PROCESSES) + [
+            (kind, node) for kind, node, _, _ in aio.servers(var)])
+    return aio.run_until_signal(start_all, stop_all, out, running)
 
 
 def main(argv=None):

@@ -459,9 +459,15 @@ def _name(kind, node):
     return '%s of node %d' % (kind, node)
 
 
-def run_until_signal(start, stop, out=sys.stdout):
+def run_until_signal(start, stop, out=sys.stdout, running=None):
     """start(), then wait for Ctrl-C or SIGTERM, then stop() (also when
-    start fails half way: whatever did start is stopped)."""
+    start fails half way: whatever did start is stopped).
+
+    The servers are this process's children, so it reaps them as they
+    end: a stop from elsewhere (``make stop``, ``*-aio stop``) then sees
+    them gone at once instead of waiting out its timeout on zombies. When
+    ``running()`` says nothing we started is left, the wait ends too:
+    there is nothing more to keep running."""
     stopping = []
 
     def on_signal(signum, frame):
@@ -475,10 +481,31 @@ def run_until_signal(start, stop, out=sys.stdout):
         out.flush()
         while not stopping:
             time.sleep(0.2)
+            reap_children()
+            if running is not None and not running():
+                out.write('\nevery server has stopped (stopped from '
+                          'elsewhere?)\n')
+                break
     finally:
         out.write('\nstopping...\n')
         stop()
     return 0
+
+
+def reap_children():
+    """Collect the exit status of every child that has ended."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:       # no children at all
+            return
+        if not pid:
+            return
+
+
+def any_running(var, procs):
+    """Whether any of [(name, node)] has a live process started by us."""
+    return any(running_pid(var, name, node) for name, node in procs)
 
 
 def run(var, out=sys.stdout, with_daemons=True, **settings):
@@ -488,7 +515,12 @@ def run(var, out=sys.stdout, with_daemons=True, **settings):
     def start_all():
         start(var, out=out, with_daemons=with_daemons)
         describe(var, out=out)
-    return run_until_signal(start_all, lambda: stop(var, out=out), out)
+
+    def running():
+        return any_running(var, [(kind, node) for kind, node, _, _
+                                 in servers(var)])
+    return run_until_signal(start_all, lambda: stop(var, out=out), out,
+                            running)
 
 
 def stop(var, out=sys.stdout):
@@ -530,6 +562,9 @@ def stop_processes(var, procs):
 
 
 def _alive(pid):
+    """Whether pid still runs. One that has exited but is not yet reaped
+    by its parent (a zombie: the servers of a foreground ``run`` when
+    stopped from another shell) counts as ended."""
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -540,7 +575,16 @@ def _alive(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid):
+    try:
+        with open('/proc/%d/stat' % pid, 'rb') as f:
+            # the state follows the command name, which may hold ')'
+            return f.read().rsplit(b')', 1)[1].split()[0] == b'Z'
+    except (OSError, IndexError):
+        return False
 
 
 def status(var, out=sys.stdout):

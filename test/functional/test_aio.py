@@ -7,6 +7,9 @@ account updates), read it back from every replica, stop.
 import io
 import json
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -142,3 +145,40 @@ def test_the_proxy_serves_the_default_users(cluster):
     bad = requests.get(base + '/auth/v1.0', timeout=10, headers={
         'X-Auth-User': 'test:tester', 'X-Auth-Key': 'wrong'})
     assert bad.status_code == 401
+
+
+def test_a_stop_from_another_shell_ends_a_foreground_run(tmp_path,
+                                                         free_aio_ports):
+    """`make run` in one terminal, `make stop` in another: the stop must
+    not wait out its timeout on servers the foreground run has not
+    reaped, and the run must then end by itself (before, it waited for a
+    Ctrl-C that nothing would send)."""
+    var = str(tmp_path / 'aio')
+    base_port, proxy_port = free_aio_ports
+    runner = subprocess.Popen(
+        [sys.executable, '-m', 'objstore.cli.aio', 'run', '--var', var,
+         '--no-daemons', '--nodes', '1', '--replicas', '1',
+         '--base-port', str(base_port), '--port', str(proxy_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in runner.stdout:
+            lines.append(line)
+            if line.startswith('Running;'):
+                break
+        assert lines and lines[-1].startswith('Running;'), ''.join(lines)
+        started = time.monotonic()
+        out = io.StringIO()
+        assert aio.stop(var, out=out) == 0
+        took = time.monotonic() - started
+        assert out.getvalue().count('stopped') == 4     # 3 servers + proxy
+        # the zombies counted as ended: no wait for aio.STOP_TIMEOUT
+        assert took < aio.STOP_TIMEOUT / 2
+        rest = runner.communicate(timeout=30)[0]
+        assert runner.returncode == 0
+        assert 'every server has stopped' in rest
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+        aio.stop(var, out=io.StringIO())
