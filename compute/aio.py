@@ -240,8 +240,7 @@ def run(var, out=sys.stdout, libvirt_uri=None, **settings):
         aio.stop(var, out=out)
 
     def running():
-        return aio.any_running(var, list(PROCESSES) + [
-            (kind, node) for kind, node, _, _ in aio.servers(var)])
+        return aio.any_running(var, list(PROCESSES) + aio.server_procs(var))
     return aio.run_until_signal(start_all, stop_all, out, running)
 
 

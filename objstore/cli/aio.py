@@ -481,8 +481,8 @@ def run_until_signal(start, stop, out=sys.stdout, running=None):
         out.flush()
         while not stopping:
             time.sleep(0.2)
-            reap_children()
-            if running is not None and not running():
+            # only a child that ended can have left nothing running
+            if reap_children() and running is not None and not running():
                 out.write('\nevery server has stopped (stopped from '
                           'elsewhere?)\n')
                 break
@@ -493,14 +493,22 @@ def run_until_signal(start, stop, out=sys.stdout, running=None):
 
 
 def reap_children():
-    """Collect the exit status of every child that has ended."""
+    """Collect the exit status of every child that has ended; how many
+    there were."""
+    reaped = 0
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:       # no children at all
-            return
+            return reaped
         if not pid:
-            return
+            return reaped
+        reaped += 1
+
+
+def server_procs(var):
+    """[(kind, node)] of every server of the cluster under ``var``."""
+    return [(kind, node) for kind, node, _, _ in servers(var)]
 
 
 def any_running(var, procs):
@@ -517,8 +525,7 @@ def run(var, out=sys.stdout, with_daemons=True, **settings):
         describe(var, out=out)
 
     def running():
-        return any_running(var, [(kind, node) for kind, node, _, _
-                                 in servers(var)])
+        return any_running(var, server_procs(var))
     return run_until_signal(start_all, lambda: stop(var, out=out), out,
                             running)
 
@@ -533,8 +540,7 @@ def stop(var, out=sys.stdout):
                               for section, node, _, _ in daemons(var)])
     if stopped:
         out.write('stopped %d daemons\n' % len(stopped))
-    for name, node in stop_processes(var, [(kind, node) for kind, node, _, _
-                                      in servers(var)]):
+    for name, node in stop_processes(var, server_procs(var)):
         out.write('stopped %s\n' % _name(name, node))
     return 0
 
